@@ -14,6 +14,7 @@ import click
 
 # command name -> ("module:attribute", one-line help shown by `kvs --help`)
 COMMANDS: dict[str, tuple[str, str]] = {
+    "data": ("cli.data:data", "Synthetic data and data-set tools"),
 }
 
 
