@@ -11,7 +11,9 @@ Batch ``i`` of epoch ``e`` depends only on ``(seed, e, i)``:
 
 This makes batches reproducible regardless of worker threads/processes and of the order
 in which Keras asks for them.  ``on_epoch_end`` (called by Keras) advances the epoch;
-:meth:`PatchDataset.set_epoch` sets it (e.g. when resuming training).
+:meth:`PatchDataset.set_epoch` sets it (e.g. when resuming training).  Keras 3 also calls
+``on_epoch_end`` once when ``fit`` resets its iterator before the first epoch, so under
+``fit`` the training epochs use epoch numbers 1, 2, ... - still fully deterministic.
 
 This is the only data module that imports Keras.
 """
