@@ -156,3 +156,9 @@ def test_images_only_folder(dataset):
     np.testing.assert_array_equal(single[0], images[0])
     many, many_names = load_images(dataset)
     assert many_names == ["a", "b"]
+
+
+def test_planar_rgb_is_read_channels_last(tmp_path):
+    planes = np.stack([np.full((10, 12), v, np.uint8) for v in (30, 60, 90)])
+    tifffile.imwrite(tmp_path / "planar.tif", planes, photometric="rgb", planarconfig="separate")
+    np.testing.assert_allclose(read_image(tmp_path / "planar.tif"), np.full((10, 12), 60.0))

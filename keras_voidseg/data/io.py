@@ -38,8 +38,11 @@ _AXES_HINT = (
 )
 
 
-def _read_tiff(path: str | os.PathLike) -> np.ndarray:
-    """Read the first series of a TIFF file, with errors that name the file."""
+def _read_tiff(path: str | os.PathLike) -> tuple[np.ndarray, str]:
+    """Read the first series of a TIFF file and its axes string (e.g. ``"YX"``, ``"YXS"``).
+
+    Planar RGB (axes ``"SYX"``) is returned channels-last.  Errors name the file.
+    """
     import tifffile
 
     path = Path(path)
@@ -48,15 +51,20 @@ def _read_tiff(path: str | os.PathLike) -> np.ndarray:
     if path.is_dir():
         raise ValueError(f"{path} is a folder; expected a .tif/.tiff file")
     try:
-        return np.asarray(tifffile.imread(path))
+        with tifffile.TiffFile(path) as tif:
+            series = tif.series[0]
+            array, axes = np.asarray(series.asarray()), str(series.axes)
     except Exception as exc:  # tifffile raises several exception types for bad files
         raise ValueError(
             f"cannot read TIFF file {path}: {exc.__class__.__name__}: {exc}; "
             "is it a valid (uncorrupted) TIFF?"
         ) from None
+    if axes == "SYX" and array.ndim == 3 and array.shape[0] in (3, 4):
+        array, axes = np.moveaxis(array, 0, -1), "YXS"
+    return array, axes
 
 
-def _to_2d(array: np.ndarray, path) -> np.ndarray:
+def _to_2d(array: np.ndarray, axes: str, path) -> np.ndarray:
     """Apply the accepted-axes rule above; raise a ValueError naming ``path`` otherwise."""
     if array.ndim == 3 and array.shape[0] == 1:
         array = array[0]
@@ -64,7 +72,9 @@ def _to_2d(array: np.ndarray, path) -> np.ndarray:
         return array
     if array.ndim == 3 and array.shape[-1] in (1, 3, 4) and array.shape[0] > 4:
         return array
-    raise ValueError(f"{path}: unsupported image shape {array.shape}; {_AXES_HINT}")
+    raise ValueError(
+        f"{path}: unsupported image shape {array.shape} (TIFF axes {axes!r}); {_AXES_HINT}"
+    )
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
@@ -74,7 +84,7 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     Raises FileNotFoundError (missing file) or ValueError (unreadable, unsupported axes,
     non-numeric).
     """
-    array = _to_2d(_read_tiff(path), path)
+    array = _to_2d(*_read_tiff(path), path)
     if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
         raise ValueError(f"{path}: image has non-numeric dtype {array.dtype}")
     array = array.astype(np.float32)
@@ -124,7 +134,7 @@ def validate_labels(labels: np.ndarray, name: str = "labels") -> np.ndarray:
 
 def read_labels(path: str | os.PathLike) -> np.ndarray:
     """Read an instance label image as int32 ``(Y, X)`` (validated by :func:`validate_labels`)."""
-    return validate_labels(_read_tiff(path), str(path))
+    return validate_labels(_read_tiff(path)[0], str(path))
 
 
 def list_tiffs(folder: str | os.PathLike) -> list[Path]:
