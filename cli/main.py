@@ -15,6 +15,8 @@ import click
 # command name -> ("module:attribute", one-line help shown by `kvs --help`)
 COMMANDS: dict[str, tuple[str, str]] = {
     "data": ("cli.data:data", "Synthetic data and data-set tools"),
+    "zoo": ("cli.zoo:zoo", "List, inspect and download pretrained pipelines"),
+    "push": ("cli.zoo:push", "Publish a pipeline folder to the Hugging Face Hub"),
 }
 
 
