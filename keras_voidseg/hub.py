@@ -264,9 +264,9 @@ def _endpoint(endpoint: str | None) -> str | None:
 def parse_hf_uri(uri: str) -> tuple[str, str | None]:
     """``"hf://org/repo@rev"`` -> ``("org/repo", "rev")``; the revision is optional."""
     body = uri[len(HF_PREFIX) :] if uri.startswith(HF_PREFIX) else uri
-    repo_id, _, revision = body.partition("@")
+    repo_id, sep, revision = body.partition("@")
     repo_id = repo_id.strip("/")
-    if not re.fullmatch(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*", repo_id) or (_ and not revision):
+    if not re.fullmatch(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*", repo_id) or (sep and not revision):
         raise ValueError(f"{uri!r} is not a Hub reference; expected hf://org/repo or hf://org/repo@revision")
     return repo_id, revision or None
 
@@ -307,11 +307,16 @@ def _snapshot(
             library_name="keras_voidseg",
         )
     except (LocalEntryNotFoundError, IncompleteSnapshotError) as exc:
-        why = "HF_HUB_OFFLINE is set" if offline else f"the Hub could not be reached ({exc.__class__.__name__})"
+        if offline:
+            why, retry = "HF_HUB_OFFLINE is set", "Unset HF_HUB_OFFLINE and retry"
+        else:
+            cause = exc.__cause__ or exc
+            why = f"the Hub could not be reached ({type(cause).__name__}: {cause})"
+            retry = "Check the network (and HF_ENDPOINT) and retry"
         raise PretrainedNotAvailableError(
-            f"cannot load {label} ({where}): {why} and it is not in the Hub cache "
-            f"{_cache_dir(cache_dir)}. Unset HF_HUB_OFFLINE and retry, or run `kvs zoo download {label}` "
-            "on a connected machine and copy its Hugging Face cache (HF_HOME) here."
+            f"cannot load {label} ({where}): {why} and it is not in the Hub cache {_cache_dir(cache_dir)}. "
+            f"{retry}, or run `kvs zoo download {label}` on a connected machine and copy its Hugging Face "
+            "cache (HF_HOME) here."
         ) from None
     except RevisionNotFoundError:
         raise ValueError(f"revision {revision!r} does not exist in Hub repo {repo_id}") from None
