@@ -75,7 +75,7 @@ class CatalogEntry:
         at = f"{where}: entry {self.name!r}"
         if not is_valid_name(self.name):
             raise ValueError(
-                f"{at}: name must be lower-case words joined by '/', e.g. 'bbbc004-n200/stardist-sequential'"
+                f"{at}: name must be lower-case words joined by '/', e.g. '<dataset>-<noise>/<method>-<scheme>'"
             )
         if self.repo_id is not None and not _REPO_ID.match(self.repo_id):
             raise ValueError(f"{at}: repo_id {self.repo_id!r} is not of the form 'org/name'")
