@@ -17,6 +17,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "data": ("cli.data:data", "Synthetic data and data-set tools"),
     "zoo": ("cli.zoo:zoo", "List, inspect and download pretrained pipelines"),
     "push": ("cli.zoo:push", "Publish a pipeline folder to the Hugging Face Hub"),
+    "train": ("cli.train:train", "Train a VoidSeg scheme (U-Net or StarDist) into a pipeline folder"),
+    "predict": ("cli.predict:predict", "Segment TIFF images with a pipeline (folder or zoo name)"),
+    "denoise": ("cli.predict:denoise", "Denoise TIFF images with a pipeline's Noise2Void network"),
 }
 
 

@@ -504,7 +504,7 @@ def test_load_pretrained_returns_a_pipeline(hub_env):
     preset = get_preset("smoke")
     config = PipelineConfig(method="unet", scheme="baseline", backbone=preset.backbone, train=preset.train,
                             preset="smoke")
-    # ADAPT (pipeline engineer): build an untrained pipeline from a config with the real constructor.
+    # an untrained pipeline rebuilt from a config
     pipe = Pipeline.build(config)
     pipe.save_pretrained(hub_env / "saved")
     assert hub.is_pipeline_folder(hub_env / "saved")
