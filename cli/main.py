@@ -20,6 +20,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("cli.train:train", "Train a VoidSeg scheme (U-Net or StarDist) into a pipeline folder"),
     "predict": ("cli.predict:predict", "Segment TIFF images with a pipeline (folder or zoo name)"),
     "denoise": ("cli.predict:denoise", "Denoise TIFF images with a pipeline's Noise2Void network"),
+    "evaluate": ("cli.evaluate:evaluate", "Score predicted label images against ground truth (AP, SEG, ...)"),
+    "bench": ("cli.bench:bench", "Benchmarks: project vs reference implementations"),
+    "demo": ("cli.demo:demo", "Offline demo: shipped pipelines on a noisy sample image"),
 }
 
 

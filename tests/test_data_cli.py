@@ -82,3 +82,16 @@ def test_overlay_keeps_background_and_colours_objects(tmp_path):
     picture = np.asarray(Image.open(path))
     assert picture.shape[1] == 50 + 50 + 6 and picture.shape[0] > 40
     assert [p.name for p in tmp_path.iterdir()] == ["m.png"]
+
+
+def test_demo_without_shipped_pipelines_writes_the_data_preview(tmp_path, monkeypatch):
+    import json
+
+    catalog = tmp_path / "catalog.json"
+    catalog.write_text(json.dumps({"format": 1, "pipelines": []}))
+    monkeypatch.setenv("KVS_CATALOG", str(catalog))
+    result = CliRunner().invoke(cli, ["demo", "--out", str(tmp_path / "demo")])
+    assert result.exit_code == 0, result.output
+    preview = np.asarray(Image.open(tmp_path / "demo" / "preview.png"))
+    assert preview.ndim == 3 and preview.shape[1] > 3 * 384
+    assert tifffile.imread(tmp_path / "demo" / "ground_truth.tif").max() > 10

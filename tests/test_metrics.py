@@ -140,3 +140,31 @@ def test_three_class_round_trip_gives_back_the_objects():
     m = matching(labels, back, thresh=0.9)
     assert m.ap == 1.0
     assert seg_score(labels, back) > 0.99
+
+
+def test_kvs_evaluate_table_json_and_csv(tmp_path, capsys):
+    import csv
+    import json
+
+    from cli.main import main
+
+    (tmp_path / "gt").mkdir()
+    (tmp_path / "pred").mkdir()
+    gts = []
+    for i in range(2):
+        _, gt = synthesize(96, n_nuclei=12, seed=i)
+        gts.append(gt)
+        tifffile.imwrite(tmp_path / "gt" / f"img{i}.tif", gt.astype(np.uint16))
+        tifffile.imwrite(tmp_path / "pred" / f"img{i}.labels.tif", perturbed(gt, i).astype(np.int64) % 60000)
+    assert main(["evaluate", str(tmp_path / "gt"), str(tmp_path / "pred"), "--thresh", "0.5,0.7",
+                 "--out", str(tmp_path / "s.json")]) == 0
+    assert "ALL" in capsys.readouterr().out
+    rows = json.loads((tmp_path / "s.json").read_text())
+    overall = [r for r in rows if r["image"] == "ALL" and r["thresh"] == 0.5][0]
+    preds = [perturbed(g, i) % 60000 for i, g in enumerate(gts)]
+    assert overall["ap"] == pytest.approx(matching_dataset(gts, preds).ap)
+    assert main(["evaluate", str(tmp_path / "gt"), str(tmp_path / "pred"), "--out", str(tmp_path / "s.csv")]) == 0
+    assert len(list(csv.DictReader(open(tmp_path / "s.csv")))) == 3
+    (tmp_path / "pred" / "img1.labels.tif").unlink()
+    assert main(["evaluate", str(tmp_path / "gt"), str(tmp_path / "pred")]) == 1
+    assert "img1" in capsys.readouterr().err

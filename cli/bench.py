@@ -1,0 +1,55 @@
+"""``kvs bench``: benchmarks that print project-vs-reference ratios measured in the same run.
+
+The benchmark code lives in the top-level ``benchmarks/`` folder of a source checkout
+(it needs the reference implementations from the ``test`` extra).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+
+def _module(name: str):
+    try:
+        return importlib.import_module(f"benchmarks.{name}")
+    except ModuleNotFoundError as exc:
+        raise click.ClickException(f"benchmarks.{name} not found ({exc}); run kvs bench from a source "
+                                   "checkout with the test extra installed (make install)") from None
+
+
+@click.group("bench", context_settings={"help_option_names": ["-h", "--help"]})
+def bench():
+    """Benchmarks: keras_voidseg vs reference implementations (same run, same cores).
+
+    \b
+    Examples:
+      kvs bench postprocess --size 2048
+      kvs bench inference --sizes 1024
+      kvs bench all
+    """
+
+
+@bench.command("postprocess")
+@click.option("--size", default=2048, show_default=True, type=click.IntRange(min=128), help="Scene side.")
+@click.option("--repeats", default=3, show_default=True, type=click.IntRange(min=1), help="Timed runs (best kept).")
+@click.option("--scaling/--no-scaling", default=True, show_default=True, help="Also time 512² ... 4096² scenes.")
+def postprocess(size, repeats, scaling):
+    """star_dist, polygon NMS, polygons_to_label, matching and SEG vs stardist / py-ctcmetrics."""
+    _module("bench_postprocess").main(size, repeats, scaling)
+
+
+@bench.command("inference")
+@click.option("--sizes", default="1024,2048", show_default=True, help="Image sides, comma separated.")
+def inference(sizes):
+    """U-Net prediction MP/s and training images/s under TensorFlow and PyTorch."""
+    _module("bench_inference").main(["--sizes", *sizes.split(",")])
+
+
+@bench.command("all")
+@click.pass_context
+def run_all(ctx):
+    """Every benchmark with its defaults."""
+    ctx.invoke(postprocess, size=2048, repeats=3, scaling=True)
+    ctx.invoke(inference, sizes="1024,2048")
