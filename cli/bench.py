@@ -12,6 +12,12 @@ import click
 
 
 def _module(name: str):
+    import sys
+    from pathlib import Path
+
+    checkout = Path(__file__).resolve().parents[1]
+    if (checkout / "benchmarks").is_dir() and str(checkout) not in sys.path:
+        sys.path.insert(0, str(checkout))  # the console script does not put the checkout on sys.path
     try:
         return importlib.import_module(f"benchmarks.{name}")
     except ModuleNotFoundError as exc:
