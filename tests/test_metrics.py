@@ -254,6 +254,7 @@ def test_overlaps_of_many_distinct_pairs_any_dtype():
                             axis=1, return_counts=True)[1]
     assert sorted(ov.intersection) == sorted(pair_counts)
     assert matching(gt.astype(np.int32), pred.astype(np.uint64)) == matching(gt, pred)
+    assert matching(gt.astype(">u2"), pred.astype(">i8")) == matching(gt, pred)  # big-endian (TIFF) data
 
 
 # ------------------------------------------------------------------ validation

@@ -8,7 +8,8 @@ _MAX_ID = np.iinfo(np.int64).max
 
 
 def check_labels(labels, name: str = "labels", ndims: tuple[int, ...] = (2, 3)) -> np.ndarray:
-    """``labels`` as a non-negative integer array (any integer dtype, kept as is).
+    """``labels`` as a non-negative integer array (any integer dtype, kept as is; only
+    non-native byte order is converted).
 
     Raises a ValueError naming ``name``, the offending value and the fix for: a dimension
     not in ``ndims``, boolean or float dtypes (like ``stardist.matching`` we do not accept
@@ -39,6 +40,8 @@ def check_labels(labels, name: str = "labels", ndims: tuple[int, ...] = (2, 3)) 
         if labels.dtype == np.uint64 and labels.max() > _MAX_ID:
             raise ValueError(f"{name} has id {labels.max()} > 2**63 - 1; relabel it, e.g. "
                              f"skimage.segmentation.relabel_sequential({name})[0]")
+    if not labels.dtype.isnative:  # e.g. big-endian TIFF data; numba needs native byte order
+        labels = labels.astype(labels.dtype.newbyteorder("="))
     return labels
 
 
