@@ -281,6 +281,9 @@ def test_bad_arguments():
     good = np.zeros((4, 4), np.int32)
     with pytest.raises(ValueError, match="thresh must be in"):
         matching(good, good, thresh=1.5)
+    assert matching(good, good, thresh=np.float32(0.5)).thresh == 0.5
+    assert len(matching(good, good, thresh=np.linspace(0.5, 0.9, 5))) == 5
+    assert matching(good, good)._asdict() == matching(good, good).to_dict()
     with pytest.raises(ValueError, match="criterion must be one of"):
         matching(good, good, criterion="dice")
     with pytest.raises(ValueError, match="y_trues has 2 images but y_preds has 1"):

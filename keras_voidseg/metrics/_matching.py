@@ -19,8 +19,10 @@ Same definitions as ``stardist.matching.matching`` (checked field by field in th
 Why it is fast: pairs that do not overlap score 0, so the assignment problem splits into
 the connected components of the overlap graph.  Where the pairs with ``score >= thresh``
 already form a one-to-one matching (always so for IoU above 0.5, where an object has at most
-one such partner) the optimum is read off directly; only components with competing
-candidates go to ``scipy.optimize.linear_sum_assignment``, each on its own small matrix.
+one such partner) the optimum is read off directly; so it is in "star" components (one
+true object and several predicted ones or the reverse: splits and merges), where it is
+the best-scoring pair.  Only the remaining components with competing candidates go to
+``scipy.optimize.linear_sum_assignment``, each on its own small matrix.
 """
 
 from __future__ import annotations
@@ -67,6 +69,10 @@ class Matching:
         """The fields as a JSON-ready dict (report fields only when present)."""
         return {k: v for k, v in asdict(self).items() if v is not None or not k.startswith("matched_")}
 
+    def _asdict(self) -> dict:
+        """Like StarDist's namedtuple ``_asdict`` (drop-in for code written against it)."""
+        return self.to_dict()
+
 
 @dataclass(frozen=True)
 class _Assignment:
@@ -106,14 +112,33 @@ def _assign(ov: Overlaps, scores: np.ndarray, thresh: np.float32, full: bool) ->
         hard = np.isin(component, np.unique(component[competing]))
         chosen = [np.flatnonzero(ok & ~hard)]
         members = np.flatnonzero(hard)
+        # stars (one true object and several predicted ones, or the reverse: typical
+        # splits and merges) need no solver: the best-scoring pair is the optimum
+        star = _is_star(ov, component, members)
+        stars = members[star[members]]
+        order = np.lexsort((-scores[stars], component[stars]))
+        first = np.diff(component[stars][order], prepend=-1) != 0
+        chosen.append(stars[order][first])
+        members = members[~star[members]]
         members = members[np.argsort(component[members], kind="stable")]
         bounds = np.flatnonzero(np.diff(component[members])) + 1
-        for group in np.split(members, bounds):
+        for group in np.split(members, bounds) if len(members) else []:
             chosen.append(group[_solve(ov, scores, thresh, group, n_matched)])
         chosen = np.sort(np.concatenate(chosen))
     good = chosen[scores[chosen] >= thresh]
     tp = n_matched if thresh <= 0 else len(good)
     return _Assignment(int(tp), float(scores[good].astype(np.float64).sum()), chosen if full else None)
+
+
+def _is_star(ov: Overlaps, component: np.ndarray, members: np.ndarray) -> np.ndarray:
+    """Per pair: does its component (among ``members``) have a single true or a single
+    predicted object?"""
+    n_components = int(component.max()) + 1
+    distinct_rows = np.bincount(np.unique(component[members] * (ov.n_true + 1) + ov.true_index[members])
+                                // (ov.n_true + 1), minlength=n_components)
+    distinct_cols = np.bincount(np.unique(component[members] * (ov.n_pred + 1) + ov.pred_index[members])
+                                // (ov.n_pred + 1), minlength=n_components)
+    return ((distinct_rows == 1) | (distinct_cols == 1))[component]
 
 
 def _solve(ov: Overlaps, scores: np.ndarray, thresh: np.float32, group: np.ndarray, n_matched: int) -> np.ndarray:
@@ -135,8 +160,8 @@ def _solve(ov: Overlaps, scores: np.ndarray, thresh: np.float32, group: np.ndarr
 
 
 def _check_thresholds(thresh) -> tuple[list[float], bool]:
-    single = np.isscalar(thresh) or thresh is None
-    values = [0.0 if thresh is None else float(thresh)] if single else [float(t) for t in thresh]
+    single = thresh is None or np.ndim(thresh) == 0
+    values = [0.0 if thresh is None else float(thresh)] if single else [float(t) for t in np.ravel(thresh)]
     for t in values:
         if not 0.0 <= t <= 1.0:
             raise ValueError(f"thresh must be in [0, 1], got {t}; e.g. thresh=0.5 or thresh=(0.5, 0.7, 0.9)")
