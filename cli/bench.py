@@ -43,7 +43,7 @@ def bench():
 @click.option("--scaling/--no-scaling", default=True, show_default=True, help="Also time 512² ... 4096² scenes.")
 def postprocess(size, repeats, scaling):
     """star_dist, polygon NMS, polygons_to_label, matching and SEG vs stardist / py-ctcmetrics."""
-    _module("bench_postprocess").main(size, repeats, scaling)
+    _module("bench_postprocess").run(size, repeats, scaling)
 
 
 @bench.command("inference")
@@ -53,9 +53,17 @@ def inference(sizes):
     _module("bench_inference").main(["--sizes", *sizes.split(",")])
 
 
+#: every benchmark ``kvs bench all`` runs, in order: name -> (command, its default options)
+BENCHMARKS = {
+    "postprocess": (postprocess, {"size": 2048, "repeats": 3, "scaling": True}),
+    "inference": (inference, {"sizes": "1024,2048"}),
+}
+
+
 @bench.command("all")
 @click.pass_context
 def run_all(ctx):
-    """Every benchmark with its defaults."""
-    ctx.invoke(postprocess, size=2048, repeats=3, scaling=True)
-    ctx.invoke(inference, sizes="1024,2048")
+    """Every benchmark with its defaults (postprocess, inference)."""
+    for name, (command, options) in BENCHMARKS.items():
+        click.echo(f"== {name} ==")
+        ctx.invoke(command, **options)

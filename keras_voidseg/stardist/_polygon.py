@@ -450,29 +450,47 @@ def fan_area2(axs, ays, am, bxs, bys, bm, cx, cy):
             ta1 = (apx * aey - apy * aex) / den if den != 0 else ta
         d0 = ta - tb
         d1 = ta1 - tb1
+        crossing = (d0 < 0 and d1 > 0) or (d0 > 0 and d1 < 0)
         if wedge > 0:
             if d0 <= 0 and d1 <= 0:
-                area2 += ta * ta1 * wedge
+                piece = ta * ta1 * wedge
             elif d0 >= 0 and d1 >= 0:
-                area2 += tb * tb1 * wedge
+                piece = tb * tb1 * wedge
             else:
                 den = aex * bey - aey * bex
                 s = ((bpx - apx) * bey - (bpy - apy) * bex) / den
                 xx, xy = apx + s * aex, apy + s * aey
                 t0 = ta if d0 < 0 else tb
                 t1 = ta1 if d1 < 0 else tb1
-                area2 += t0 * (ux * xy - uy * xx) + t1 * (xx * vy_ - xy * vx_)
+                piece = t0 * (ux * xy - uy * xx) + t1 * (xx * vy_ - xy * vx_)
+            area2 += piece
+            # Clipper decides on integer scan lines which outline is inside where two come
+            # within a pixel of each other; its choice can only differ from the exact one
+            # by the area between the two pieces of this wedge.  "Near": an end of one piece
+            # closer than 2 pixels to the other piece's line.
+            la2 = aex * aex + aey * aey
+            lb2 = bex * bex + bey * bey
+            near = crossing
+            for end in range(4):
+                if near:
+                    break
+                if end == 0:
+                    qx, qy, lx, ly, lex, ley, l2 = ta * ux, ta * uy, bpx, bpy, bex, bey, lb2
+                elif end == 1:
+                    qx, qy, lx, ly, lex, ley, l2 = ta1 * vx_, ta1 * vy_, bpx, bpy, bex, bey, lb2
+                elif end == 2:
+                    qx, qy, lx, ly, lex, ley, l2 = tb * ux, tb * uy, apx, apy, aex, aey, la2
+                else:
+                    qx, qy, lx, ly, lex, ley, l2 = tb1 * vx_, tb1 * vy_, apx, apy, aex, aey, la2
+                c = lex * (qy - ly) - ley * (qx - lx)
+                near = c * c < 4.0 * l2
+            if near:
+                margin2 += (ta * ta1 + tb * tb1) * wedge - 2.0 * piece
         elif wedge < 0 or ux * vx_ + uy * vy_ < 0:
             return np.nan, np.nan  # a wedge of pi or more: not a valid sweep
-        if wedge > 0 and min(abs(d0) * (ux * ux + uy * uy), abs(d1) * (vx_ * vx_ + vy_ * vy_)) < \
-                4.0 * np.sqrt(min(ux * ux + uy * uy, vx_ * vx_ + vy_ * vy_)):
-            # the outlines come within ~2 pixels: Clipper's integer scan lines may merge or
-            # split them there; bound the effect by a 2-pixel strip along A's piece
-            lx, ly = ta1 * vx_ - ta * ux, ta1 * vy_ - ta * uy
-            margin2 += 4.0 * (np.sqrt(lx * lx + ly * ly) + 1.0)
-        if (d0 < 0 and d1 > 0) or (d0 > 0 and d1 < 0):
+        if crossing:
             # the outlines cross in this wedge (or on its ray when it has no width): Clipper
-            # rounds / snaps that point, which moves the area by less than this
+            # rounds that point to integers, which moves the area by less than this
             margin2 += 2.0 * (np.sqrt(aex * aex + aey * aey) + np.sqrt(bex * bex + bey * bey) + 1.0)
         # step over the event: the owner's edge now starts at this vertex
         if take_a:
