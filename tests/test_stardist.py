@@ -10,7 +10,7 @@ from scipy.ndimage import gaussian_filter
 
 from keras_voidseg.data.synthetic import synthesize
 from keras_voidseg.stardist import non_maximum_suppression, object_probability, polygons_to_label, star_dist
-from keras_voidseg.stardist._polygon import compress, fan_area2, is_star
+from keras_voidseg.stardist._polygon import compress, fan_area2, is_simple, is_star
 from keras_voidseg.stardist.nms import _exact_overlap, _prepare
 
 stardist = pytest.importorskip("stardist")
@@ -19,7 +19,7 @@ from stardist.geometry import star_dist as sd_star_dist  # noqa: E402
 from stardist.nms import non_maximum_suppression as sd_nms  # noqa: E402
 from stardist.utils import edt_prob  # noqa: E402
 
-FAST = settings(max_examples=25, deadline=None)
+FAST = settings(max_examples=25, deadline=None, derandomize=True)  # deterministic in CI
 
 
 @pytest.fixture(scope="module")
@@ -193,23 +193,61 @@ def test_exact_overlap_close_to_exact_python_area(seed):
     points = np.array([[10, 10], [10 + rng.integers(-4, 5), 10 + rng.integers(-4, 5)]], np.float32)
     vx = np.empty((2, n_rays), np.int32)
     vy = np.empty((2, n_rays), np.int32)
-    count, star, bbox = np.empty(2, np.int64), np.empty(2, np.bool_), np.empty((2, 4), np.int64)
+    count, star, simple, bbox = np.empty(2, np.int64), np.empty(2, np.bool_), np.empty(2, np.bool_), np.empty((2, 4), np.int64)
     area, radius, r_int = np.empty(2, np.float32), np.empty(2, np.float32), np.empty(2)
-    _prepare(dist, points, vx, vy, count, star, bbox, area, radius, r_int)
+    _prepare(dist, points, vx, vy, count, star, simple, bbox, area, radius, r_int)
     polys = [list(zip(vx[k, :count[k]].tolist(), vy[k, :count[k]].tolist())) for k in range(2)]
     exact = float(python_intersection_area(*polys))
-    ours = float(_exact_overlap(0, 1, points, vx, vy, count, star, bbox, np.empty((2, 40), np.int64),
-                                np.empty((4, 40))))
+    ours = float(_exact_overlap(0, 1, points, vx, vy, count, star, simple, bbox, np.empty((3, 70), np.int64),
+                                np.empty((4, 70))))
     assert ours == pytest.approx(exact, abs=0.15 * exact + 4)
     assert (2 * ours) % 1 == 0  # integer vertices: twice the area is an integer, as Clipper's
-    whole = float(_exact_overlap(0, 0, points, vx, vy, count, star, bbox, np.empty((2, 40), np.int64),
-                                 np.empty((4, 40))))
+    whole = float(_exact_overlap(0, 0, points, vx, vy, count, star, simple, bbox, np.empty((3, 70), np.int64),
+                                 np.empty((4, 70))))
     assert whole == area[0]
+
+
+def python_is_simple(xs, ys):
+    """No two non-adjacent edges share a point (exact integer orientation tests)."""
+    pts = list(zip(xs.tolist(), ys.tolist()))
+    n = len(pts)
+
+    def orient(a, b, c):
+        v = (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0])
+        return (v > 0) - (v < 0)
+
+    def on(a, b, c):
+        return min(a[0], b[0]) <= c[0] <= max(a[0], b[0]) and min(a[1], b[1]) <= c[1] <= max(a[1], b[1])
+
+    for e in range(n):
+        for f in range(e + 2, n):
+            if e == 0 and f == n - 1:
+                continue
+            a, b, c, d = pts[e], pts[(e + 1) % n], pts[f], pts[(f + 1) % n]
+            o1, o2, o3, o4 = orient(a, b, c), orient(a, b, d), orient(c, d, a), orient(c, d, b)
+            if (o1 * o2 < 0 and o3 * o4 < 0) or (o1 == 0 and on(a, b, c)) or (o2 == 0 and on(a, b, d)) \
+                    or (o3 == 0 and on(c, d, a)) or (o4 == 0 and on(c, d, b)):
+                return False
+    return True
+
+
+@FAST
+@given(st.integers(0, 2**31 - 1))
+def test_is_simple_against_python(seed):
+    rng = np.random.default_rng(seed)
+    xs, ys = random_star(rng, np.array([10, 10]), n=10, rmin=0, rmax=6)  # zero radii: self-touching
+    assume(len(xs) >= 3)
+    assert is_simple(xs, ys, len(xs)) == python_is_simple(xs, ys)
 
 
 # ---------------------------------------------------------------- NMS
 
-@pytest.mark.parametrize("prob_thresh,nms_thresh", [(0.3, 0.4), (0.5, 0.3), (0.6, 0.5), (0.4, 0.1)])
+@pytest.mark.parametrize("prob_thresh,nms_thresh", [
+    (0.3, 0.4), (0.5, 0.3), (0.6, 0.5), (0.4, 0.1),
+    pytest.param(0.15, 0.7, marks=pytest.mark.xfail(
+        reason="known limit: candidates at object borders whose rays are ~0 long give self-intersecting "
+               "polygons, where our Clipper emulation can still differ from Clipper", strict=False)),
+])
 def test_nms_keeps_the_same_polygons_as_stardist(scene, prob_thresh, nms_thresh):
     dist, prob = prediction(scene)
     points, scores, dists = non_maximum_suppression(dist, prob, prob_thresh, nms_thresh)

@@ -159,6 +159,44 @@ def is_star(xs, ys, m, cx, cy) -> bool:
 
 
 @numba.njit(cache=True)
+def _segments_meet(ax, ay, bx, by, cx, cy, dx, dy):
+    """Whether the closed segments ab and cd have a point in common (integer-exact)."""
+    d1 = cross(bx - ax, by - ay, cx - ax, cy - ay)
+    d2 = cross(bx - ax, by - ay, dx - ax, dy - ay)
+    d3 = cross(dx - cx, dy - cy, ax - cx, ay - cy)
+    d4 = cross(dx - cx, dy - cy, bx - cx, by - cy)
+    if ((d1 > 0 and d2 < 0) or (d1 < 0 and d2 > 0)) and ((d3 > 0 and d4 < 0) or (d3 < 0 and d4 > 0)):
+        return True
+    if d1 == 0 and min(ax, bx) <= cx <= max(ax, bx) and min(ay, by) <= cy <= max(ay, by):
+        return True
+    if d2 == 0 and min(ax, bx) <= dx <= max(ax, bx) and min(ay, by) <= dy <= max(ay, by):
+        return True
+    if d3 == 0 and min(cx, dx) <= ax <= max(cx, dx) and min(cy, dy) <= ay <= max(cy, dy):
+        return True
+    if d4 == 0 and min(cx, dx) <= bx <= max(cx, dx) and min(cy, dy) <= by <= max(cy, dy):
+        return True
+    return False
+
+
+@numba.njit(cache=True)
+def is_simple(xs, ys, m) -> bool:
+    """Whether the closed outline (without repeated or collinear vertices) does not touch
+    or cross itself.  O(m^2); only called for outlines that are not star-shaped."""
+    if m < 3:
+        return False
+    for e in range(m):
+        ne = (e + 1) % m
+        for f in range(e + 2, m):
+            if e == 0 and f == m - 1:
+                continue  # adjacent through the closing vertex
+            nf = (f + 1) % m
+            if _segments_meet(float(xs[e]), float(ys[e]), float(xs[ne]), float(ys[ne]),
+                              float(xs[f]), float(ys[f]), float(xs[nf]), float(ys[nf])):
+                return False
+    return True
+
+
+@numba.njit(cache=True)
 def cone(xs, ys, m, cx, cy, k, ux, uy):
     """Index of the star polygon's sector [v_k, v_k+1) (about (cx, cy)) holding the
     direction (ux, uy) != 0, walking from the guess ``k``."""
@@ -236,12 +274,14 @@ def _where(bxs, bys, bm, bstar, bcx, bcy, k, px, py, dx, dy):
 
 
 @numba.njit(cache=True)
-def outline_inside(axs, ays, am, bxs, bys, bm, bstar, bcx, bcy, bbox, a_is_clip, shared_counts,
+def outline_inside(axs, ays, am, a_simple, bxs, bys, bm, bstar, bcx, bcy, bbox, a_is_clip, shared_counts,
                    cones, states, ts, sx, sy, kinds):
     """Sum of cross(P, Q) over the parts P -> Q of outline A inside polygon B (and on B's
     outline running the same way when ``shared_counts``), crossing points rounded as
-    Clipper rounds them.  ``cones, states`` (int64) and ``ts, sx, sy, kinds`` (float64)
-    are scratch rows of >= 2 * bm + 2 entries."""
+    Clipper rounds them.  Fill rule: non-zero winding, as Clipper's; when A crosses itself
+    only the parts of its outline that bound its own fill count (oriented with the fill on
+    their left).  ``cones, states`` (int64) and ``ts, sx, sy, kinds`` (float64) are scratch
+    rows of >= 2 * (am + bm) + 2 entries."""
     bx1, bx2, by1, by2 = bbox
     # 1. sector (star B) and position (2 in, 0 out, 1 on the outline) of A's vertices
     k = -1
@@ -331,7 +371,37 @@ def outline_inside(axs, ays, am, bxs, bys, bm, bstar, bcx, bcy, bbox, a_is_clip,
             sy[n_split] = iy
             kinds[n_split] = 1.0
             n_split += 1
-        if n_split == 0 and states[v] != 1:
+        if not a_simple:  # split also where A crosses or touches itself
+            for f in range(am):
+                nf = (f + 1) % am
+                if f == v or f == nv or nf == v:
+                    continue
+                rx, ry, tx, ty = float(axs[f]), float(ays[f]), float(axs[nf]), float(ays[nf])
+                d3 = cross(dx, dy, rx - px, ry - py)
+                if d3 == 0:
+                    along = (rx - px) * dx + (ry - py) * dy
+                    if 0 < along < dx * dx + dy * dy:
+                        ts[n_split] = along / (dx * dx + dy * dy)
+                        sx[n_split] = rx
+                        sy[n_split] = ry
+                        kinds[n_split] = 0.0
+                        n_split += 1
+                    continue
+                d4 = cross(dx, dy, tx - px, ty - py)
+                if d4 == 0 or (d3 > 0) == (d4 > 0):
+                    continue
+                ex, ey = tx - rx, ty - ry
+                d1 = cross(ex, ey, px - rx, py - ry)
+                d2 = cross(ex, ey, qx - rx, qy - ry)
+                if d1 == 0 or d2 == 0 or (d1 > 0) == (d2 > 0):
+                    continue
+                ix, iy = crossing_point(px, py, qx, qy, rx, ry, tx, ty)
+                ts[n_split] = d1 / (d1 - d2)
+                sx[n_split] = ix
+                sy[n_split] = iy
+                kinds[n_split] = 2.0  # inside / outside B unchanged
+                n_split += 1
+        if n_split == 0 and states[v] != 1 and a_simple:
             if states[v] == 2:
                 total += px * qy - qx * py
             continue
@@ -353,11 +423,19 @@ def outline_inside(axs, ays, am, bxs, bys, bm, bstar, bcx, bcy, bbox, a_is_clip,
                 tm = 0.5 * (t0 + t1)
                 state = _where(bxs, bys, bm, bstar, bcx, bcy, max(cones[v], 0), px + tm * dx, py + tm * dy, dx, dy)
             if state == 2 or (state == 1 and shared_counts):
-                total += x0 * y1 - x1 * y0
+                sign = 1.0
+                if not a_simple:  # does this piece bound A's own fill, and which way?
+                    tm = 0.5 * (t0 + t1)
+                    mx, my = px + tm * dx, py + tm * dy
+                    norm = 1e-7 / np.sqrt(dx * dx + dy * dy)
+                    left = locate(axs, ays, am, mx - dy * norm, my + dx * norm, 1.0, 0.0) == 2
+                    right = locate(axs, ays, am, mx + dy * norm, my - dx * norm, 1.0, 0.0) == 2
+                    sign = 0.0 if left == right else (1.0 if left else -1.0)
+                total += sign * (x0 * y1 - x1 * y0)
             if s_ < n_split:
                 if kinds[s_] == 1.0 and (state == 2 or state == 0):
                     state = 2 - state  # a proper crossing swaps inside and outside
-                else:
+                elif kinds[s_] != 2.0:
                     state = -9
             t0, x0, y0 = t1, x1, y1
     return total

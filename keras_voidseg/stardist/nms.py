@@ -31,10 +31,13 @@ region per kept polygon):
   those kept inside the block; kept polygons are found through a uniform grid, most
   probable first (usually the one that suppresses).
 
-Known limit: the clipping emulation rounds crossing points as Clipper does, but Clipper
-also snaps nearly coincident edges on its integer scan lines; when such a pair's
-overlap is within about a pixel's area of ``nms_thresh`` the decision can differ from
-StarDist's (tests: identical kept sets on realistic scenes at the usual thresholds).
+Known limits: the clipping emulation rounds crossing points as Clipper does, but Clipper
+also snaps nearly coincident edges on its integer scan lines, and polygons that cross
+themselves (candidates at object borders with several ~0-length rays) are handled by a
+non-zero-winding rule that does not yet match Clipper in every case.  Only pairs whose
+overlap is near ``nms_thresh`` reach the emulation, so kept sets are identical on
+realistic scenes (tests, ``kvs bench postprocess``); with very low ``prob_thresh`` and
+very noisy distances a few kept polygons can differ.
 """
 
 from __future__ import annotations
@@ -42,12 +45,12 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from keras_voidseg.stardist._polygon import compress, fan_area2, is_star, lens_area, outline_inside
+from keras_voidseg.stardist._polygon import compress, fan_area2, is_simple, is_star, lens_area, outline_inside
 from keras_voidseg.stardist.geometry import ray_steps
 
 
 @numba.njit(cache=True, parallel=True)
-def _prepare(dist, points, vx, vy, count, star, bbox, area, radius, r_int):
+def _prepare(dist, points, vx, vy, count, star, simple, bbox, area, radius, r_int):
     """Integer outlines, boxes, float32 areas, radii and star data of every candidate."""
     n, n_rays = dist.shape
     sins, coss = ray_steps(n_rays)
@@ -91,10 +94,11 @@ def _prepare(dist, points, vx, vy, count, star, bbox, area, radius, r_int):
                 vy[i, k], vy[i, m - 1 - k] = vy[i, m - 1 - k], vy[i, k]
         count[i] = m
         star[i] = is_star(vx[i], vy[i], m, np.int64(px), np.int64(py))
+        simple[i] = star[i] or is_simple(vx[i], vy[i], m)
 
 
 @numba.njit(cache=True)
-def _exact_overlap(i, j, points, vx, vy, count, star, bbox, iscratch, fscratch):
+def _exact_overlap(i, j, points, vx, vy, count, star, simple, bbox, iscratch, fscratch):
     """Clipper's intersection area of polygons i (clip) and j (subject), float32."""
     cones, states = iscratch[0], iscratch[1]
     ts, sx, sy, kinds = fscratch[0], fscratch[1], fscratch[2], fscratch[3]
@@ -102,13 +106,14 @@ def _exact_overlap(i, j, points, vx, vy, count, star, bbox, iscratch, fscratch):
     for side in range(2):  # outline of i inside j (shared edges count here), then j inside i
         a, b = (i, j) if side == 0 else (j, i)
         box = (float(bbox[b, 0]), float(bbox[b, 1]), float(bbox[b, 2]), float(bbox[b, 3]))
-        total += outline_inside(vx[a], vy[a], count[a], vx[b], vy[b], count[b], star[b], float(points[b, 1]),
+        total += outline_inside(vx[a], vy[a], count[a], simple[a], vx[b], vy[b], count[b], star[b],
+                                float(points[b, 1]),
                                 float(points[b, 0]), box, side == 0, side == 0, cones, states, ts, sx, sy, kinds)
     return np.float32(0.5 * abs(total))
 
 
 @numba.njit(cache=True)
-def _overlap_exceeds(i, j, points, vx, vy, count, star, bbox, area, r_int, thresh, iscratch, fscratch):
+def _overlap_exceeds(i, j, points, vx, vy, count, star, simple, bbox, area, r_int, thresh, iscratch, fscratch):
     """StarDist's test: Clipper intersection area / (smaller area + 1e-10) > thresh.
 
     Most pairs are decided by bounds that hold whatever Clipper's rounding does: the
@@ -139,7 +144,7 @@ def _overlap_exceeds(i, j, points, vx, vy, count, star, bbox, area, r_int, thres
             return False
     elif lens_area(r_int[i] + 1.5, r_int[j] + 1.5, d) / smaller < below:
         return False
-    inter = _exact_overlap(i, j, points, vx, vy, count, star, bbox, iscratch, fscratch)
+    inter = _exact_overlap(i, j, points, vx, vy, count, star, simple, bbox, iscratch, fscratch)
     return float(inter) / smaller > thresh
 
 
@@ -149,7 +154,7 @@ def _cell_range(bbox, i, x0, y0, cell):
 
 
 @numba.njit(cache=True)
-def _suppressed_by_kept(j, first, points, vx, vy, count, star, bbox, area, radius, r_int, max_radius, thresh,
+def _suppressed_by_kept(j, first, points, vx, vy, count, star, simple, bbox, area, radius, r_int, max_radius, thresh,
                         x0, y0, cell, nx, head, nxt, owner, iscratch, fscratch):
     """Whether a kept polygon ``i >= first`` (all kept ones precede ``j``) suppresses ``j``.
 
@@ -179,7 +184,7 @@ def _suppressed_by_kept(j, first, points, vx, vy, count, star, bbox, area, radiu
                 if not np.float32(ddy * ddy + ddx * ddx) < np.float32(reach * reach):
                     continue  # outside StarDist's kd-tree search radius
                 if n_near == near.size:  # (never on realistic data) test at once
-                    if _overlap_exceeds(i, j, points, vx, vy, count, star, bbox, area, r_int, thresh, iscratch,
+                    if _overlap_exceeds(i, j, points, vx, vy, count, star, simple, bbox, area, r_int, thresh, iscratch,
                                         fscratch):
                         return True
                     continue
@@ -190,27 +195,27 @@ def _suppressed_by_kept(j, first, points, vx, vy, count, star, bbox, area, radiu
                 near[r] = i
                 n_near += 1
     for r in range(n_near):
-        if _overlap_exceeds(near[r], j, points, vx, vy, count, star, bbox, area, r_int, thresh, iscratch,
+        if _overlap_exceeds(near[r], j, points, vx, vy, count, star, simple, bbox, area, r_int, thresh, iscratch,
                             fscratch):
             return True
     return False
 
 
 @numba.njit(cache=True, parallel=True)
-def _pull_block(lo, hi, points, vx, vy, count, star, bbox, area, radius, r_int, max_radius, thresh, x0, y0,
+def _pull_block(lo, hi, points, vx, vy, count, star, simple, bbox, area, radius, r_int, max_radius, thresh, x0, y0,
                 cell, nx, head, nxt, owner, iscratch, fscratch, suppressed):
     """Candidates lo..hi-1 against the polygons kept before ``lo`` (independent: parallel)."""
     for t in numba.prange(hi - lo):
         j = lo + t
         if count[j] >= 3:
             tid = numba.get_thread_id()
-            suppressed[j] = _suppressed_by_kept(j, 0, points, vx, vy, count, star, bbox, area, radius, r_int,
+            suppressed[j] = _suppressed_by_kept(j, 0, points, vx, vy, count, star, simple, bbox, area, radius, r_int,
                                                 max_radius, thresh, x0, y0, cell, nx, head, nxt, owner,
                                                 iscratch[tid], fscratch[tid])
 
 
 @numba.njit(cache=True)
-def _suppress(points, vx, vy, count, star, bbox, area, radius, r_int, thresh, cell, iscratch, fscratch):
+def _suppress(points, vx, vy, count, star, simple, bbox, area, radius, r_int, thresh, cell, iscratch, fscratch):
     """Greedy NMS in the "pull" form: candidate j is suppressed iff some *kept* i < j
     overlaps it by more than thresh (the same outcome as suppressing forward from each
     kept polygon).  Candidates go in blocks: each block is first tested in parallel
@@ -238,12 +243,12 @@ def _suppress(points, vx, vy, count, star, bbox, area, radius, r_int, thresh, ce
     while lo < n:
         hi = min(n, lo + block)
         if lo > 0:
-            _pull_block(lo, hi, points, vx, vy, count, star, bbox, area, radius, r_int, max_radius, thresh, x0, y0,
+            _pull_block(lo, hi, points, vx, vy, count, star, simple, bbox, area, radius, r_int, max_radius, thresh, x0, y0,
                         cell, nx, head, nxt, owner, iscratch, fscratch, suppressed)
         for j in range(lo, hi):
             if suppressed[j] or count[j] < 3:
                 continue  # polygons without area are kept but never suppress anything
-            if _suppressed_by_kept(j, lo, points, vx, vy, count, star, bbox, area, radius, r_int, max_radius,
+            if _suppressed_by_kept(j, lo, points, vx, vy, count, star, simple, bbox, area, radius, r_int, max_radius,
                                    thresh, x0, y0, cell, nx, head, nxt, owner, iscratch[0], fscratch[0]):
                 suppressed[j] = True
                 continue
@@ -277,19 +282,20 @@ def suppress_sorted(dist: np.ndarray, points: np.ndarray, nms_thresh: float) -> 
     vy = np.empty((n, n_rays), np.int32)
     count = np.empty(n, np.int64)
     star = np.empty(n, np.bool_)
+    simple = np.empty(n, np.bool_)
     bbox = np.empty((n, 4), np.int64)
     area = np.empty(n, np.float32)
     radius = np.empty(n, np.float32)
     r_int = np.empty(n, np.float64)
     if n == 0:
         return np.zeros(0, bool)
-    _prepare(dist, points, vx, vy, count, star, bbox, area, radius, r_int)
+    _prepare(dist, points, vx, vy, count, star, simple, bbox, area, radius, r_int)
     spans = np.maximum(bbox[:, 1] - bbox[:, 0], bbox[:, 3] - bbox[:, 2])
     cell = int(max(8, np.median(spans)))
     iscratch = np.empty((numba.get_num_threads(), 3, max(256, 2 * n_rays + 2)), np.int64)
-    fscratch = np.empty((numba.get_num_threads(), 4, 2 * n_rays + 2), np.float64)
+    fscratch = np.empty((numba.get_num_threads(), 4, 4 * n_rays + 2), np.float64)
     thresh = float(np.float32(nms_thresh))
-    return ~_suppress(points, vx, vy, count, star, bbox, area, radius, r_int, thresh, cell,
+    return ~_suppress(points, vx, vy, count, star, simple, bbox, area, radius, r_int, thresh, cell,
                       iscratch, fscratch)
 
 
