@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "predict": ("cli.predict:predict", "Segment TIFF images with a pipeline (folder or zoo name)"),
     "denoise": ("cli.predict:denoise", "Denoise TIFF images with a pipeline's Noise2Void network"),
     "evaluate": ("cli.evaluate:evaluate", "Score predicted label images against ground truth (AP, SEG, ...)"),
+    "reproduce": ("cli.reproduce:reproduce", "The paper's experiment grid, resumable, local or on Dask"),
     "bench": ("cli.bench:bench", "Benchmarks: project vs reference implementations"),
     "demo": ("cli.demo:demo", "Offline demo: shipped pipelines on a noisy sample image"),
 }

@@ -95,10 +95,12 @@ def denoising_scores(denoised, data: ExperimentData) -> dict:
 
 
 def train_pipeline(data: ExperimentData, method: str, scheme: str, subset: str, preset: Preset,
-                   out_dir, *, denoiser_dir=None, command: str | None = None,
-                   verbose: int = 1) -> Pipeline:
+                   out_dir, *, denoiser_dir=None, denoiser_preset: Preset | None = None,
+                   command: str | None = None, verbose: int = 1) -> Pipeline:
     """Train one method/scheme on training subset ``subset`` and write the pipeline folder.
 
+    ``denoiser_preset`` trains the shared N2V stage with another schedule than the
+    segmenter (default: ``preset``; it must use the same backbone).
     Returns the pipeline with ``metrics`` = test-split scores (plus ``train_seconds``).
     """
     started = time.time()
@@ -109,7 +111,11 @@ def train_pipeline(data: ExperimentData, method: str, scheme: str, subset: str, 
     denoiser = None
     if spec.needs_denoiser:
         denoiser_dir = Path(denoiser_dir) if denoiser_dir else out.parent / f"n2v-{data_key(data, preset)}"
-        denoiser = get_denoiser(data, preset, denoiser_dir, verbose=verbose)
+        n2v_preset = denoiser_preset or preset
+        if n2v_preset.backbone != preset.backbone:
+            raise ValueError("denoiser_preset must use the segmenter's backbone "
+                             f"({n2v_preset.backbone} != {preset.backbone})")
+        denoiser = get_denoiser(data, n2v_preset, denoiser_dir, verbose=verbose)
     inputs = segmentation_inputs(data, spec, denoiser)
     segmenter = train_segmenter(data, config, subset, out / "train", denoiser=denoiser,
                                 inputs=inputs, verbose=verbose)
