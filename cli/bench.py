@@ -33,6 +33,7 @@ def bench():
     Examples:
       kvs bench postprocess --size 2048
       kvs bench inference --sizes 1024
+      kvs bench training --threads 1
       kvs bench all
     """
 
@@ -46,24 +47,50 @@ def postprocess(size, repeats, scaling):
     _module("bench_postprocess").run(size, repeats, scaling)
 
 
+_THREADS = click.option("--threads", default=0, show_default=True, type=click.IntRange(min=0),
+                        help="Backend CPU threads (0: library defaults; 1 on a busy machine).")
+
+
 @bench.command("inference")
 @click.option("--sizes", default="1024,2048", show_default=True, help="Image sides, comma separated.")
-def inference(sizes):
-    """U-Net prediction MP/s and training images/s under TensorFlow and PyTorch."""
-    _module("bench_inference").main(["--sizes", *sizes.split(",")])
+@click.option("--repeats", default=2, show_default=True, type=click.IntRange(min=1), help="Timed runs (best kept).")
+@_THREADS
+def inference(sizes, repeats, threads):
+    """Tiled U-Net prediction (cpu preset): MP/s and peak RSS under TensorFlow and PyTorch.
+
+    \b
+    Example:
+      kvs bench inference --sizes 2048 --threads 1
+    """
+    _module("bench_inference").main(["--sizes", *sizes.split(","), "--repeats", str(repeats),
+                                     "--threads", str(threads)])
+
+
+@bench.command("training")
+@click.option("--steps", default=20, show_default=True, type=click.IntRange(min=4), help="Batches per measurement.")
+@_THREADS
+def training(steps, threads):
+    """Data-pipeline share of a training step (N2V, 3-class, StarDist) under TensorFlow and PyTorch.
+
+    \b
+    Example:
+      kvs bench training --steps 20 --threads 1
+    """
+    _module("bench_training").main(["--steps", str(steps), "--threads", str(threads)])
 
 
 #: every benchmark ``kvs bench all`` runs, in order: name -> (command, its default options)
 BENCHMARKS = {
     "postprocess": (postprocess, {"size": 2048, "repeats": 3, "scaling": True}),
-    "inference": (inference, {"sizes": "1024,2048"}),
+    "inference": (inference, {"sizes": "1024,2048", "repeats": 2, "threads": 0}),
+    "training": (training, {"steps": 20, "threads": 0}),
 }
 
 
 @bench.command("all")
 @click.pass_context
 def run_all(ctx):
-    """Every benchmark with its defaults (postprocess, inference)."""
+    """Every benchmark with its defaults (postprocess, inference, training)."""
     for name, (command, options) in BENCHMARKS.items():
         click.echo(f"== {name} ==")
         ctx.invoke(command, **options)
