@@ -96,21 +96,41 @@ def download(name: str, revision: str | None, force: bool):
 @click.option("--repo-id", default=None, help="Hub repo the pipeline is published in (org/name).")
 @click.option("--revision", default=None, help="40-hex commit of the published upload (from `kvs push`).")
 @click.option("--description", default=None, help="One-line description [default: from metadata].")
+@click.option("--float16", "half", is_flag=True,
+              help="Ship float16 weight files (half the size) if predictions stay the same on a check image.")
 def add(folder: Path, name: str | None, ship: bool, repo_id: str | None, revision: str | None,
-        description: str | None):
+        description: str | None, half: bool):
     """Add (or replace) a pipeline FOLDER in the zoo catalog under NAME (maintainers).
 
     NAME defaults to <dataset>-<noise>/<method>-<scheme> read from the folder.
 
     \b
     Examples:
-      kvs zoo add runs/bbbc004-n200-stardist-seq bbbc004-n200/stardist-sequential --ship
+      kvs zoo add runs/bbbc004-n200-stardist-seq bbbc004-n200/stardist-sequential --ship --float16
       kvs zoo add runs/x bbbc004-n200/unet-baseline --repo-id org/x --revision 0123...cdef
     """
+    import shutil
+    import tempfile
+
     from keras_voidseg.hub import add_to_catalog
 
-    entry = add_to_catalog(folder, name, ship=ship, repo_id=repo_id, revision=revision,
-                           description=description)
+    if half and not ship:
+        raise click.UsageError("--float16 changes the shipped copy; use it with --ship")
+    staging = Path(tempfile.mkdtemp(prefix="kvs-float16-"))
+    try:
+        if half:
+            from keras_voidseg.compact import compact_pipeline
+
+            report = compact_pipeline(folder, staging / "pipeline")
+            click.echo(f"float16: {report['arrays']} arrays, weights {report['bytes_before']} -> "
+                       f"{report['bytes_after']} bytes, same labels on the check image"
+                       + (f", denoised image within {report['max_denoise_diff']:.2%} of its range"
+                          if report["max_denoise_diff"] is not None else ""))
+            folder = staging / "pipeline"
+        entry = add_to_catalog(folder, name, ship=ship, repo_id=repo_id, revision=revision,
+                               description=description)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     click.echo(json.dumps(entry, indent=2))
 
 

@@ -97,9 +97,11 @@ def describe(parts: Mapping[str, Mapping]) -> dict[str, Any]:
     scheme = str(_get(config, "scheme", default="") or _get(meta, "scheme", default=""))
     dataset = str(data.get("dataset") or data.get("name") or meta.get("dataset") or "")
     noise = data.get("noise", meta.get("noise", ""))
-    noise = f"n{noise}" if isinstance(noise, (int, float)) and not isinstance(noise, bool) else str(noise or "")
+    noise = f"n{noise:g}" if isinstance(noise, (int, float)) and not isinstance(noise, bool) else str(noise or "")
     task = str(_get(config, "task", default="") or meta.get("task") or "segmentation")
     task = "denoising" if task.startswith("denois") else "segmentation"
+    if task == "denoising":  # its config rebuilds a U-Net, but what it is, is the N2V stage
+        method, scheme = "n2v", "denoiser"
     scores = metrics.get("test") if isinstance(metrics.get("test"), Mapping) else metrics
     scores = {k: float(v) for k, v in scores.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     baseline = metrics.get("baseline") if isinstance(metrics.get("baseline"), Mapping) else {}
