@@ -60,7 +60,7 @@ def predict(model, inputs, out, n_tiles, prob_thresh, nms_thresh, fg_thresh):
 
     \b
     Example:
-      kvs predict bbbc004-n200/stardist-sequential data/noisy/*.tif --out predictions
+      kvs predict synthetic-bbbc004-n200/stardist-sequential data/noisy/*.tif --out predictions
     """
     from keras_voidseg.data.io import write_tiff
     from keras_voidseg.preview import label_overlay, save_png
@@ -89,7 +89,7 @@ def denoise(model, inputs, out, n_tiles):
 
     \b
     Example:
-      kvs denoise bbbc004-n200/n2v data/noisy/*.tif --out denoised
+      kvs denoise synthetic-bbbc004-n200/n2v-denoiser data/noisy/*.tif --out denoised
     """
     from keras_voidseg.data.io import write_tiff
 

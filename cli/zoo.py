@@ -24,8 +24,8 @@ def zoo():
     \b
     Examples:
       kvs zoo list
-      kvs zoo info bbbc004-n200/stardist-sequential
-      kvs zoo download bbbc004-n200/stardist-sequential
+      kvs zoo info synthetic-bbbc004-n200/stardist-sequential
+      kvs zoo download synthetic-bbbc004-n200/stardist-sequential
     """
 
 
@@ -57,7 +57,7 @@ def info(name: str, revision: str | None):
 
     \b
     Example:
-      kvs zoo info bbbc004-n200/stardist-sequential
+      kvs zoo info synthetic-bbbc004-n200/stardist-sequential
     """
     from keras_voidseg.hub import resolve_pretrained
     from keras_voidseg.model_card import render_model_card
@@ -80,7 +80,7 @@ def download(name: str, revision: str | None, force: bool):
 
     \b
     Examples:
-      kvs zoo download bbbc004-n200/stardist-sequential
+      kvs zoo download synthetic-bbbc004-n200/stardist-sequential
       kvs zoo download hf://org/my-pipeline@v1
     """
     from keras_voidseg.hub import download as fetch
@@ -106,8 +106,8 @@ def add(folder: Path, name: str | None, ship: bool, repo_id: str | None, revisio
 
     \b
     Examples:
-      kvs zoo add runs/bbbc004-n200-stardist-seq bbbc004-n200/stardist-sequential --ship --float16
-      kvs zoo add runs/x bbbc004-n200/unet-baseline --repo-id org/x --revision 0123...cdef
+      kvs zoo add runs/bbbc004-n200-stardist-seq synthetic-bbbc004-n200/stardist-sequential --ship --float16
+      kvs zoo add runs/x synthetic-bbbc004-n200/unet-baseline --repo-id org/x --revision 0123...cdef
     """
     import shutil
     import tempfile
@@ -121,8 +121,14 @@ def add(folder: Path, name: str | None, ship: bool, repo_id: str | None, revisio
         if half:
             from keras_voidseg.compact import compact_pipeline
 
-            report = compact_pipeline(folder, staging / "pipeline")
-            click.echo(f"float16: {report['arrays']} arrays, weights {report['bytes_before']} -> "
+            try:
+                report = compact_pipeline(folder, staging / "pipeline")
+            except ValueError as exc:  # e.g. the segmenter's labels move: keep it float32
+                if not (folder / "denoiser.weights.h5").is_file() or not (folder / "segmenter.weights.h5").is_file():
+                    raise
+                click.echo(f"{exc}; trying float16 for the denoiser only")
+                report = compact_pipeline(folder, staging / "pipeline", only="denoiser")
+            click.echo(f"float16 {', '.join(report['files'])}: {report['arrays']} arrays, weights {report['bytes_before']} -> "
                        f"{report['bytes_after']} bytes, same labels on the check image"
                        + (f", denoised image within {report['max_denoise_diff']:.2%} of its range"
                           if report["max_denoise_diff"] is not None else ""))

@@ -69,8 +69,10 @@ def _check_image(noise: float, seed: int = 2024, size: int = 256):
 
 
 def compact_pipeline(source: str | os.PathLike, target: str | os.PathLike, *,
-                     denoise_tolerance: float = 1e-2) -> dict:
+                     denoise_tolerance: float = 1e-2, only: str | None = None) -> dict:
     """Copy pipeline folder ``source`` to ``target`` with float16 weights, if predictions agree.
+
+    ``only="denoiser"`` (or ``"segmenter"``) converts just that network's weight file.
 
     Returns ``{"arrays": n, "bytes_before": .., "bytes_after": .., "max_denoise_diff": ..}``.
     Raises ValueError (and removes ``target``) if the labels (or the denoised image by more
@@ -83,8 +85,12 @@ def compact_pipeline(source: str | os.PathLike, target: str | os.PathLike, *,
     if target.exists():
         raise FileExistsError(f"{target} exists; choose a new folder for the compact copy")
     shutil.copytree(source, target, ignore=shutil.ignore_patterns("train", ".*"))
-    weights = [target / rel for rel in pipeline_files(target) if rel.endswith(WEIGHT_SUFFIX)]
-    report = {"arrays": sum(weights_to_float16(p) for p in weights),
+    weights = [target / rel for rel in pipeline_files(target)
+               if rel.endswith(WEIGHT_SUFFIX) and (only is None or rel.startswith(only))]
+    if not weights:
+        shutil.rmtree(target)
+        raise ValueError(f"{source}: no {only or ''} weight file to store as float16")
+    report = {"files": [p.name for p in weights], "arrays": sum(weights_to_float16(p) for p in weights),
               "bytes_before": sum((source / p.name).stat().st_size for p in weights),
               "bytes_after": sum(p.stat().st_size for p in weights), "max_denoise_diff": None}
     original, compact = Pipeline.from_folder(source), Pipeline.from_folder(target)

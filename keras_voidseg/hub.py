@@ -123,12 +123,21 @@ def sha256_file(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+#: a training run's checkpoints live in ``<pipeline>/train/``: never shipped or uploaded
+TRAINING_DIR = "train"
+
+
 def pipeline_files(folder: str | os.PathLike) -> list[str]:
-    """Relative POSIX paths of every file of a pipeline folder, skipping hidden files/folders."""
+    """Relative POSIX paths of every file of a pipeline folder.
+
+    Skips hidden files/folders and the training run's checkpoints (``train/``).
+    """
     folder = Path(folder)
     found = []
     for path in sorted(folder.rglob("*")):
         rel = path.relative_to(folder)
+        if rel.parts[0] == TRAINING_DIR:
+            continue
         if path.is_file() and not any(part.startswith(".") for part in rel.parts):
             found.append(rel.as_posix())
     return found
@@ -443,7 +452,7 @@ def load_pretrained(name_or_path: str | os.PathLike, revision: str | None = None
     Example::
 
         import keras_voidseg
-        pipe = keras_voidseg.load_pretrained("bbbc004-n200/stardist-sequential")
+        pipe = keras_voidseg.load_pretrained("synthetic-bbbc004-n200/stardist-sequential")
         labels, details = pipe.predict_instances(image)
     """
     folder = resolve_pretrained(name_or_path, revision, **kwargs)
