@@ -12,6 +12,7 @@ from keras_voidseg.data.synthetic import synthesize
 from keras_voidseg.stardist import non_maximum_suppression, object_probability, polygons_to_label, star_dist
 from keras_voidseg.stardist._polygon import compress, fan_area2, is_simple, is_star
 from keras_voidseg.stardist.nms import _exact_overlap, _prepare
+from keras_voidseg.stardist import geometry as star_dist_module
 
 stardist = pytest.importorskip("stardist")
 from stardist.geometry import polygons_to_label as sd_polygons_to_label  # noqa: E402
@@ -367,3 +368,11 @@ def test_bad_arguments_are_named():
         polygons_to_label(np.zeros((3, 32)), np.zeros((2, 2)), (8, 8))
     with pytest.raises(ValueError, match="shape"):
         polygons_to_label(np.zeros((3, 32)), np.zeros((3, 2)), (8,))
+
+
+def test_star_dist_serial_and_parallel_kernels_agree(scene):
+    labels = scene[:200, :150]
+    assert labels.size >= star_dist_module.PARALLEL_MIN_PIXELS
+    np.testing.assert_array_equal(star_dist(labels, 32, parallel=False), star_dist(labels, 32))
+    small = labels[:64, :64]  # a training patch: serial by default
+    np.testing.assert_array_equal(star_dist(small, 32), star_dist(small, 32, parallel=True))

@@ -85,37 +85,65 @@ def _ray_length(labels, i, j, dy, dx, corr):
             return np.float32(math.sqrt(y * y + x * x))
 
 
-@numba.njit(cache=True, parallel=True)
-def _star_dist(labels, n_rays, out):
-    height, width = labels.shape
+@numba.njit(cache=True)
+def _ray_setup(n_rays):
     sins, coss = ray_steps(n_rays)
     corr = np.empty(n_rays, np.float32)
     for k in range(n_rays):
         corr[k] = np.float32(0.5) / max(abs(sins[k]), abs(coss[k])) - np.float32(1.0)
-    for i in numba.prange(height):
-        for j in range(width):
-            if labels[i, j] == 0:
-                for k in range(n_rays):
-                    out[i, j, k] = 0.0
-            else:
-                for k in range(n_rays):
-                    out[i, j, k] = _ray_length(labels, i, j, sins[k], coss[k], corr[k])
+    return sins, coss, corr
 
 
-def star_dist(labels, n_rays: int = 32) -> np.ndarray:
+@numba.njit(cache=True)
+def _star_dist_row(labels, i, sins, coss, corr, out):
+    for j in range(labels.shape[1]):
+        if labels[i, j] == 0:
+            for k in range(sins.shape[0]):
+                out[i, j, k] = 0.0
+        else:
+            for k in range(sins.shape[0]):
+                out[i, j, k] = _ray_length(labels, i, j, sins[k], coss[k], corr[k])
+
+
+@numba.njit(cache=True, parallel=True)
+def _star_dist_parallel(labels, n_rays, out):
+    sins, coss, corr = _ray_setup(n_rays)
+    for i in numba.prange(labels.shape[0]):
+        _star_dist_row(labels, i, sins, coss, corr, out)
+
+
+@numba.njit(cache=True)
+def _star_dist_serial(labels, n_rays, out):
+    sins, coss, corr = _ray_setup(n_rays)
+    for i in range(labels.shape[0]):
+        _star_dist_row(labels, i, sins, coss, corr, out)
+
+
+#: below this many pixels star_dist runs on one thread: training patches (64x64) are
+#: computed inside the training loop, where numba's thread pool waking up next to the
+#: backend's own threads stalled PyTorch training (``kvs bench training``)
+PARALLEL_MIN_PIXELS = 128 * 128
+
+
+def star_dist(labels, n_rays: int = 32, *, parallel: bool | None = None) -> np.ndarray:
     """float32 (Y, X, n_rays): distance from each object pixel to its object's outline.
 
     Args:
         labels: integer (Y, X) label image, 0 = background, any non-negative ids.
         n_rays: number of equally spaced rays (>= 3).
+        parallel: rows on all numba threads; None = only for images of at least
+            ``PARALLEL_MIN_PIXELS`` pixels.
 
     Background pixels get 0.  Pixels outside the image count as background.
     """
     labels = check_labels(labels)
     n_rays = check_n_rays(n_rays)
     out = np.empty(labels.shape + (n_rays,), np.float32)
+    if parallel is None:
+        parallel = labels.size >= PARALLEL_MIN_PIXELS
     if labels.size:
-        _star_dist(np.ascontiguousarray(labels, dtype=np.int64), n_rays, out)
+        kernel = _star_dist_parallel if parallel else _star_dist_serial
+        kernel(np.ascontiguousarray(labels, dtype=np.int64), n_rays, out)
     return out
 
 
