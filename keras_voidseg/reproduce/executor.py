@@ -98,8 +98,17 @@ def _run_dask(spec, todo, out, *, address, n_workers, log) -> list[str]:
     if address:
         client, cluster = Client(address), None
     else:
-        cluster = LocalCluster(n_workers=n_workers or default_workers(), threads_per_worker=1,
-                               processes=True, dashboard_address=None, silence_logs=logging.ERROR)
+        import dask
+
+        n_workers = n_workers or default_workers()
+        # Dask starts workers with OMP_NUM_THREADS=1 (one task per thread); a training job
+        # is one task that should use its share of the cores (oneDNN convolutions use OpenMP)
+        cores = str(max(1, (os.cpu_count() or 1) // n_workers))
+        environ = {f"distributed.nanny.pre-spawn-environ.{name}": cores
+                   for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+        with dask.config.set(environ):
+            cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
+                                   dashboard_address=None, silence_logs=logging.ERROR)
         client = Client(cluster)
     try:
         shared = {}
