@@ -39,8 +39,10 @@ from keras_voidseg.config import PRESETS
 @click.option("--workers", "n_workers", type=click.IntRange(min=1), default=None,
               help="Workers of the embedded cluster [default: one per 4 cores].")
 @click.option("--no-figures", is_flag=True, help="Only results.csv and table.md.")
+@click.option("--report-only", is_flag=True,
+              help="Train nothing: write the report of the cells finished so far (e.g. while a grid runs).")
 def reproduce(data, noises, subsets, methods, schemes, repeats, preset, out, seed, epochs, steps,
-              n2v_epochs, n2v_steps, n_images, size, executor, address, n_workers, no_figures):
+              n2v_epochs, n2v_steps, n_images, size, executor, address, n_workers, no_figures, report_only):
     """Train the grid data x noise x subset x method x scheme x repeat and summarise it.
 
     Each cell is one `kvs train` job; finished cells are skipped when the command is
@@ -62,11 +64,19 @@ def reproduce(data, noises, subsets, methods, schemes, repeats, preset, out, see
                           steps=steps, n2v_epochs=n2v_epochs, n2v_steps=n2v_steps, n_images=n_images, size=size)
     started = time.time()
     command = "kvs " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["reproduce"] else None
-    try:
-        rows = run_grid(spec, out, executor=executor, address=address, n_workers=n_workers, log=click.echo)
-    except RuntimeError as exc:
-        raise click.ClickException(str(exc)) from None
+    if report_only:
+        from keras_voidseg.reproduce.jobs import read_result
+
+        rows = [row for row in (read_result(out, cell) for cell in spec.cells()) if row is not None]
+        if not rows:
+            raise click.ClickException(f"no finished cells of this grid in {out}")
+        click.echo(f"report of {len(rows)} finished cells out of {len(spec.cells())}")
+    else:
+        try:
+            rows = run_grid(spec, out, executor=executor, address=address, n_workers=n_workers, log=click.echo)
+        except RuntimeError as exc:
+            raise click.ClickException(str(exc)) from None
     paths = write_report(rows, spec, out, figures=not no_figures, command=command,
-                         wall_seconds=time.time() - started)
+                         wall_seconds=None if report_only else time.time() - started)
     click.echo((out / "table.md").read_text(encoding="utf-8"))
     click.echo("wrote " + ", ".join(str(p) for p in paths))

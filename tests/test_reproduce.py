@@ -93,6 +93,13 @@ def test_local_grid_trains_resumes_and_reports(tmp_path):
     assert Image.open(tmp_path / "figure_unet_n200.png").size[0] > 400
     assert len(paths) == 4
 
+    # --report-only rewrites the report from the finished cells without training
+    (tmp_path / "table.md").unlink()
+    assert main(["reproduce", "--out", str(tmp_path), "--preset", "smoke", "--repeats", "1", "--subsets", "P1",
+                 "--methods", "unet", "--schemes", "baseline,sequential,finetune", "--report-only",
+                 "--no-figures"]) == 0
+    assert "| unet | finetune |" in (tmp_path / "table.md").read_text()
+
     # the same folder refuses a grid trained with other settings
     with pytest.raises(ValueError, match="epochs"):
         run_grid(GridSpec.parse(methods="unet", schemes="baseline", epochs=3, **SMOKE), tmp_path,
@@ -123,3 +130,5 @@ def test_cli_reproduce_errors_are_one_line(tmp_path, capsys):
     assert main(["reproduce", "--out", str(tmp_path), "--schemes", "nope"]) == 1
     assert "unknown scheme 'nope'" in capsys.readouterr().err
     assert main(["reproduce", "--out", str(tmp_path), "--executor", "local", "--address", "tcp://x:1"]) == 2
+    assert main(["reproduce", "--out", str(tmp_path), "--report-only"]) == 1
+    assert "no finished cells" in capsys.readouterr().err
