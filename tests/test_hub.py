@@ -494,10 +494,7 @@ def test_zoo_cli_does_not_import_a_deep_learning_framework():
 # --------------------------------------------------------------------------- load_pretrained
 @pytest.mark.keras
 def test_load_pretrained_returns_a_pipeline(hub_env):
-    try:
-        from keras_voidseg.pipeline import Pipeline
-    except ImportError as exc:
-        pytest.skip(f"keras_voidseg.pipeline is not importable yet ({exc}); the pipeline engineer enables this")
+    from keras_voidseg.pipeline import Pipeline
     from keras_voidseg import load_pretrained
     from keras_voidseg.config import PipelineConfig, get_preset
 

@@ -18,7 +18,7 @@ import os
 from pathlib import Path
 from typing import Callable
 
-from keras_voidseg.data.io import atomic_write
+from keras_voidseg.model_card import write_text_atomic
 
 from .grid import Cell, GridSpec
 from .jobs import read_result, run_cell, run_denoiser
@@ -39,8 +39,7 @@ def _check_grid(out: Path, spec: GridSpec) -> None:
         if changed:
             raise ValueError(f"{out} holds a grid trained with other settings ({'; '.join(changed)}); "
                              "repeat the original options to resume, or choose another --out")
-    text = spec.to_json()
-    atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    write_text_atomic(path, spec.to_json())
 
 
 def run_grid(spec: GridSpec, out, *, executor: str = "dask", address: str | None = None,

@@ -78,7 +78,7 @@ def run_cell(spec: GridSpec, cell: Cell, out: str, denoiser_ready: str | None = 
     """
     import keras
 
-    from keras_voidseg.data.io import atomic_write
+    from keras_voidseg.model_card import write_text_atomic
     from keras_voidseg.workflow import train_pipeline
 
     finished = read_result(out, cell)
@@ -100,7 +100,6 @@ def run_cell(spec: GridSpec, cell: Cell, out: str, denoiser_ready: str | None = 
         "f1": m["f1"], "tp": m["tp"], "fp": m["fp"], "fn": m["fn"], "val_ap": m.get("val_ap"),
     }
     assert tuple(row)[: len(RESULT_COLUMNS)] == RESULT_COLUMNS
-    text = json.dumps(row, indent=2)
-    atomic_write(folder / RESULT_FILE, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    write_text_atomic(folder / RESULT_FILE, json.dumps(row, indent=2))
     keras.backend.clear_session()
     return row

@@ -21,12 +21,9 @@ from typing import Sequence
 import numpy as np
 
 from keras_voidseg.data.io import atomic_write
+from keras_voidseg.model_card import write_text_atomic
 
 from .grid import RESULT_COLUMNS, Cell, GridSpec, cell_dir
-
-
-def _write_text(path: Path, text: str) -> Path:
-    return atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 
 def write_csv(rows: Sequence[dict], path) -> Path:
@@ -37,7 +34,7 @@ def write_csv(rows: Sequence[dict], path) -> Path:
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
-    return _write_text(Path(path), buffer.getvalue())
+    return write_text_atomic(Path(path), buffer.getvalue())
 
 
 def mean_and_se(values: Sequence[float]) -> tuple[float, float]:
@@ -172,7 +169,7 @@ def write_report(rows: Sequence[dict], spec: GridSpec, out, *, figures: bool = T
         for metric in ("ap", "seg"):
             parts += [f"## {metric.upper()} at noise {noise:g}", "",
                       markdown_table(summary, spec, float(noise), metric), ""]
-    written.append(_write_text(out / "table.md", "\n".join(parts)))
+    written.append(write_text_atomic(out / "table.md", "\n".join(parts)))
     if figures and rows:
         for noise in spec.noises:
             for method in spec.methods:
