@@ -29,6 +29,8 @@ from keras_voidseg.config import PRESETS
 @click.option("--epochs", type=click.IntRange(min=1), default=None,
               help="Override the preset's epochs (segmenters; N2V keeps the preset's schedule).")
 @click.option("--steps", type=click.IntRange(min=1), default=None, help="Override the preset's steps per epoch (segmenters).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None,
+              help="Override the preset's batch size (segmenters).")
 @click.option("--n2v-epochs", type=click.IntRange(min=1), default=None, help="Override the N2V stage's epochs.")
 @click.option("--n2v-steps", type=click.IntRange(min=1), default=None, help="Override the N2V stage's steps per epoch.")
 @click.option("--images", "n_images", type=click.IntRange(min=3), default=None, help="Number of images.")
@@ -42,7 +44,7 @@ from keras_voidseg.config import PRESETS
 @click.option("--report-only", is_flag=True,
               help="Train nothing: write the report of the cells finished so far (e.g. while a grid runs).")
 def reproduce(data, noises, subsets, methods, schemes, repeats, preset, out, seed, epochs, steps,
-              n2v_epochs, n2v_steps, n_images, size, executor, address, n_workers, no_figures, report_only):
+              batch_size, n2v_epochs, n2v_steps, n_images, size, executor, address, n_workers, no_figures, report_only):
     """Train the grid data x noise x subset x method x scheme x repeat and summarise it.
 
     Each cell is one `kvs train` job; finished cells are skipped when the command is
@@ -61,7 +63,7 @@ def reproduce(data, noises, subsets, methods, schemes, repeats, preset, out, see
         raise click.UsageError("--address needs --executor dask")
     spec = GridSpec.parse(noises=noises, subsets=subsets, methods=methods, schemes=schemes,
                           data=data, repeats=repeats, preset=preset, seed=seed, epochs=epochs,
-                          steps=steps, n2v_epochs=n2v_epochs, n2v_steps=n2v_steps, n_images=n_images, size=size)
+                          steps=steps, batch_size=batch_size, n2v_epochs=n2v_epochs, n2v_steps=n2v_steps, n_images=n_images, size=size)
     started = time.time()
     command = "kvs " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["reproduce"] else None
     if report_only:

@@ -29,13 +29,15 @@ from keras_voidseg.config import METHODS, PRESETS, SCHEMES
 @click.option("--seed", default=0, show_default=True, type=int, help="Data, split and training seed.")
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Override the preset's epochs.")
 @click.option("--steps", type=click.IntRange(min=1), default=None, help="Override the preset's steps per epoch.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None,
+              help="Override the preset's batch size.")
 @click.option("--images", "n_images", type=click.IntRange(min=3), default=None,
               help="Number of images (synthetic: generated; folder: first N).")
 @click.option("--size", type=click.IntRange(min=16), default=None, help="Synthetic image side.")
 @click.option("--denoiser-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where the shared N2V stage lives [default: OUT/../n2v-<data key>].")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def train(method, scheme, source, noise, subset, preset, out, seed, epochs, steps, n_images, size,
+def train(method, scheme, source, noise, subset, preset, out, seed, epochs, steps, batch_size, n_images, size,
           denoiser_dir, quiet):
     """Train METHOD with SCHEME and write a pipeline folder with test-split AP/SEG.
 
@@ -53,7 +55,7 @@ def train(method, scheme, source, noise, subset, preset, out, seed, epochs, step
 
     scheme_spec(scheme, method)
     check_subset(subset)
-    chosen = train_preset(preset, epochs, steps, seed)
+    chosen = train_preset(preset, epochs, steps, seed, batch_size)
     data = prepare_data(source, noise, seed=seed, preset=preset, n_images=n_images, size=size)
     command = "kvs " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["train"] else None
     pipe = train_pipeline(data, method, scheme, subset, chosen, out, denoiser_dir=denoiser_dir,

@@ -43,10 +43,12 @@ def data_key(data: ExperimentData, preset: Preset) -> str:
 
 
 def train_preset(preset: str | Preset, epochs: int | None = None, steps: int | None = None,
-                 seed: int | None = None) -> Preset:
-    """``preset`` with optional overrides of epochs, steps per epoch and seed."""
+                 seed: int | None = None, batch_size: int | None = None) -> Preset:
+    """``preset`` with optional overrides of epochs, steps per epoch, seed and batch size."""
     preset = get_preset(preset) if isinstance(preset, str) else preset
     changes: dict[str, Any] = {}
+    if batch_size is not None:
+        changes["batch_size"] = int(batch_size)
     if epochs is not None:
         changes["epochs"] = int(epochs)
     if steps is not None:

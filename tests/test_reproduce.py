@@ -56,7 +56,7 @@ def test_table_marks_the_best_scheme_per_subset_with_standard_errors():
 
 @pytest.mark.keras
 def test_local_grid_trains_resumes_and_reports(tmp_path):
-    spec = GridSpec.parse(methods="unet", schemes="baseline,sequential,finetune", **SMOKE)
+    spec = GridSpec.parse(methods="unet", schemes="baseline,sequential,finetune", batch_size=3, **SMOKE)
     rows = run_grid(spec, tmp_path, executor="local", log=lambda _: None)
     assert [(r["method"], r["scheme"]) for r in rows] == [("unet", "baseline"), ("unet", "sequential"),
                                                             ("unet", "finetune")]
@@ -66,6 +66,13 @@ def test_local_grid_trains_resumes_and_reports(tmp_path):
     # one N2V stage, shared: finetune started from it and sequential feeds it its images
     assert [p.name for p in (tmp_path / "n2v").iterdir()] == ["n200-r0"]
     assert (denoiser_dir(tmp_path, 200.0, 0) / "train" / "done.json").is_file()
+    # --batch-size overrides the segmenters' batch (smoke preset: 2); N2V keeps the preset's
+    def trained_batch(folder):
+        return json.loads((folder / "config.json").read_text())["pipeline"]["train"]["batch_size"]
+
+    assert trained_batch(cell_dir(tmp_path, spec.cells()[0])) == 3
+    assert trained_batch(denoiser_dir(tmp_path, 200.0, 0) / "pipeline") == 2
+    assert "--batch-size 3" in (cell_dir(tmp_path, spec.cells()[0]) / "README.md").read_text()
 
     # an interrupted grid: one cell lost its result (and its final folder); the rest is kept
     finished = {c.key: (cell_dir(tmp_path, c) / "result.json").stat().st_mtime_ns for c in spec.cells()}
@@ -96,7 +103,7 @@ def test_local_grid_trains_resumes_and_reports(tmp_path):
     # --report-only rewrites the report from the finished cells without training
     (tmp_path / "table.md").unlink()
     assert main(["reproduce", "--out", str(tmp_path), "--preset", "smoke", "--repeats", "1", "--subsets", "P1",
-                 "--methods", "unet", "--schemes", "baseline,sequential,finetune", "--report-only",
+                 "--methods", "unet", "--schemes", "baseline,sequential,finetune", "--batch-size", "3", "--report-only",
                  "--no-figures"]) == 0
     assert "| unet | finetune |" in (tmp_path / "table.md").read_text()
 

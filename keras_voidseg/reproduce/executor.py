@@ -110,13 +110,17 @@ def _run_dask(spec, todo, out, *, address, n_workers, log) -> list[str]:
                                    dashboard_address=None, silence_logs=logging.ERROR)
         client = Client(cluster)
     try:
+        # priorities follow grid order (repeat 0 of every subset before repeat 1), so a grid
+        # stopped early holds whole repeats rather than a scatter of cells
         shared = {}
-        for cell in todo:
+        for rank, cell in enumerate(todo):
             pair = (cell.noise, cell.repeat)
             if cell.needs_denoiser and pair not in shared:
-                shared[pair] = client.submit(run_denoiser, spec, cell.noise, cell.repeat, out, pure=False)
+                shared[pair] = client.submit(run_denoiser, spec, cell.noise, cell.repeat, out,
+                                             pure=False, priority=len(todo) - rank + 1)
         futures = {client.submit(run_cell, spec, cell, out, shared.get((cell.noise, cell.repeat))
-                                 if cell.needs_denoiser else None, pure=False): cell for cell in todo}
+                                 if cell.needs_denoiser else None, pure=False,
+                                 priority=len(todo) - rank): cell for rank, cell in enumerate(todo)}
         failures = []
         for done, future in enumerate(as_completed(futures), 1):
             cell = futures[future]

@@ -78,6 +78,7 @@ class GridSpec:
     seed: int = 0
     epochs: int | None = None
     steps: int | None = None
+    batch_size: int | None = None
     n2v_epochs: int | None = None
     n2v_steps: int | None = None
     n_images: int | None = None

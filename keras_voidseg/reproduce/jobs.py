@@ -37,7 +37,7 @@ def repeat_preset(spec: GridSpec, repeat: int, stage: str = "segmenter"):
 
     if stage == "n2v":
         return train_preset(spec.preset, spec.n2v_epochs, spec.n2v_steps, spec.seed + repeat)
-    return train_preset(spec.preset, spec.epochs, spec.steps, spec.seed + repeat)
+    return train_preset(spec.preset, spec.epochs, spec.steps, spec.seed + repeat, spec.batch_size)
 
 
 def read_result(out, cell: Cell) -> dict | None:
@@ -63,7 +63,7 @@ def reproduce_command(spec: GridSpec, cell: Cell) -> str:
     parts = [f"kvs train --method {cell.method} --scheme {cell.scheme} --data {spec.data}",
              f"--noise {cell.noise:g} --subset {cell.subset} --preset {spec.preset}",
              f"--seed {spec.seed + cell.repeat}"]
-    for option, value in (("--epochs", spec.epochs), ("--steps", spec.steps),
+    for option, value in (("--epochs", spec.epochs), ("--steps", spec.steps), ("--batch-size", spec.batch_size),
                           ("--images", spec.n_images), ("--size", spec.size)):
         if value is not None:
             parts.append(f"{option} {value}")

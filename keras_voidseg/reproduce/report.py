@@ -145,8 +145,8 @@ def _schedule(spec: GridSpec) -> str:
     from .jobs import repeat_preset
 
     seg, n2v = repeat_preset(spec, 0).train, repeat_preset(spec, 0, "n2v").train
-    return (f" (segmenters {seg.epochs} epochs x {seg.steps_per_epoch} steps, "
-            f"N2V {n2v.epochs} x {n2v.steps_per_epoch}, batch {seg.batch_size})")
+    return (f" (segmenters {seg.epochs} epochs x {seg.steps_per_epoch} steps of batch {seg.batch_size}, "
+            f"N2V {n2v.epochs} x {n2v.steps_per_epoch} of batch {n2v.batch_size})")
 
 
 def write_report(rows: Sequence[dict], spec: GridSpec, out, *, figures: bool = True,
