@@ -3,8 +3,11 @@
 Why Dask distributed (not Ray): it is pure Python with small wheels (no extra binary
 runtime next to TensorFlow and PyTorch), its ``LocalCluster`` gives the embedded cluster
 and ``Client(address)`` joins a running one (``dask scheduler`` / ``dask worker ADDR``,
-dask-jobqueue on SLURM/PBS, dask-kubernetes), and futures can depend on futures, which is
-exactly the grid's one dependency: a cell that needs N2V waits for its shared N2V job.
+dask-jobqueue on SLURM/PBS, dask-kubernetes), and ``as_completed`` accepts new futures while
+it runs, which is how the grid's one dependency is met: a cell that needs N2V is submitted
+when its shared N2V job has finished.  Cells carry priorities in grid order; because they
+are submitted without task dependencies, the scheduler's queue honours them, so a grid
+stopped early holds whole repeats (repeat 0 of every subset first) rather than a scatter.
 
 The output folder must be visible to every worker (a shared file system on a cluster).
 Every job is idempotent, so repeating the command after an interruption (or after a worker
@@ -26,7 +29,7 @@ from .jobs import read_result, run_cell, run_denoiser
 EXECUTORS = ("dask", "local")
 GRID_FILE = "grid.json"
 #: settings that change what a cell trains: a second run into the same folder must agree
-_TRAINING_FIELDS = ("data", "preset", "seed", "epochs", "steps", "n2v_epochs", "n2v_steps", "n_images", "size")
+_TRAINING_FIELDS = ("data", "preset", "seed", "epochs", "steps", "batch_size", "n2v_epochs", "n2v_steps", "n_images", "size")
 
 
 def _check_grid(out: Path, spec: GridSpec) -> None:
@@ -91,7 +94,8 @@ def default_workers() -> int:
 
 
 def _run_dask(spec, todo, out, *, address, n_workers, log) -> list[str]:
-    """Submit the N2V jobs, then the cells (each depending on its N2V job), gather as they end."""
+    """Submit the N2V jobs and the cells that need none; a cell that needs N2V is submitted
+    when its N2V job has finished (a failed N2V job fails its cells); gather as they end."""
     from distributed import Client, LocalCluster, as_completed
 
     if address:
@@ -110,20 +114,36 @@ def _run_dask(spec, todo, out, *, address, n_workers, log) -> list[str]:
                                    dashboard_address=None, silence_logs=logging.ERROR)
         client = Client(cluster)
     try:
-        # priorities follow grid order (repeat 0 of every subset before repeat 1), so a grid
-        # stopped early holds whole repeats rather than a scatter of cells
-        shared = {}
-        for rank, cell in enumerate(todo):
-            pair = (cell.noise, cell.repeat)
-            if cell.needs_denoiser and pair not in shared:
-                shared[pair] = client.submit(run_denoiser, spec, cell.noise, cell.repeat, out,
-                                             pure=False, priority=len(todo) - rank + 1)
-        futures = {client.submit(run_cell, spec, cell, out, shared.get((cell.noise, cell.repeat))
-                                 if cell.needs_denoiser else None, pure=False,
-                                 priority=len(todo) - rank): cell for rank, cell in enumerate(todo)}
-        failures = []
-        for done, future in enumerate(as_completed(futures), 1):
-            cell = futures[future]
+        priority = {cell: len(todo) - rank for rank, cell in enumerate(todo)}
+        waiting: dict[tuple, list[Cell]] = {}
+        for cell in todo:
+            if cell.needs_denoiser:
+                waiting.setdefault((cell.noise, cell.repeat), []).append(cell)
+        stages = {client.submit(run_denoiser, spec, noise, repeat, out, pure=False,
+                                priority=priority[cells[0]] + 1): (noise, repeat)
+                  for (noise, repeat), cells in waiting.items()}
+        futures = {client.submit(run_cell, spec, cell, out, pure=False, priority=priority[cell]): cell
+                   for cell in todo if not cell.needs_denoiser}
+        failures, done = [], 0
+        running = as_completed(list(stages) + list(futures))
+        for future in running:
+            if future in stages:
+                pair = stages[future]
+                try:
+                    folder = future.result()
+                except Exception as exc:  # every cell of this N2V stage fails with it
+                    for cell in waiting[pair]:
+                        done += 1
+                        failures.append(f"{cell.key}: N2V stage failed: {type(exc).__name__}: {exc}")
+                        log(f"[{done}/{len(todo)}] {cell.key}: FAILED (N2V stage) {type(exc).__name__}: {exc}")
+                    continue
+                for cell in waiting[pair]:
+                    submitted = client.submit(run_cell, spec, cell, out, folder, pure=False,
+                                              priority=priority[cell])
+                    futures[submitted] = cell
+                    running.add(submitted)
+                continue
+            cell, done = futures[future], done + 1
             try:
                 _progress(log, done, len(todo), cell, future.result())
             except Exception as exc:
