@@ -52,6 +52,8 @@ def test_table_marks_the_best_scheme_per_subset_with_standard_errors():
     assert "| unet | sequential | **0.600 ± 0.100** |" in table
     assert "| unet | baseline | 0.300 ± 0.100 |" in table
     assert "P1 (n=2)" in table
+    alone = summarize(rows[:1])
+    assert "| unet | baseline | **0.200 (1 run)** |" in markdown_table(alone, spec, 200.0, "ap")
 
 
 @pytest.mark.keras

@@ -73,7 +73,8 @@ def markdown_table(summary: dict, spec: GridSpec, noise: float, metric: str) -> 
                     cells.append("-")
                     continue
                 mean, se = entry[metric]
-                text = f"{mean:.3f} ± {se:.3f}"
+                # a standard error needs two runs: one run says so instead of "± 0.000"
+                text = f"{mean:.3f} ± {se:.3f}" if entry["n"] > 1 else f"{mean:.3f} (1 run)"
                 cells.append(f"**{text}**" if best[s] is not None and mean == best[s] else text)
             lines.append(f"| {method} | {scheme} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -161,8 +162,9 @@ def write_report(rows: Sequence[dict], spec: GridSpec, out, *, figures: bool = T
         parts += [f"Command: `{command}`", ""]
     parts += [f"Preset `{spec.preset}`{_schedule(spec)}, data `{spec.data}`, data seed {spec.seed}, {spec.repeats} repeat(s); "
               f"{len(rows)} finished cells; backend(s) {', '.join(sorted({r['backend'] for r in rows}))}.",
-              "Scores on the held-out test split: mean ± standard error over repeats; "
-              "best scheme per method and subset in bold. n = labelled training patches.", ""]
+              "Scores on the held-out test split: mean ± standard error over repeats ('(1 run)': "
+              "one finished repeat); best scheme per method and subset in bold. "
+              "n = labelled training patches.", ""]
     if wall_seconds is not None:
         parts += [f"Wall time of this invocation: {wall_seconds / 60:.1f} min.", ""]
     for noise in spec.noises:
