@@ -3,12 +3,15 @@ Dask cluster, resuming after an interruption, the report files, and CLI errors."
 
 import csv
 import json
+import os
+import sys
 
 import numpy as np
 import pytest
 
 from cli.main import main
 from keras_voidseg.reproduce import Cell, GridSpec, run_grid, write_report
+from keras_voidseg.reproduce.allocator import restore_heap_allocation
 from keras_voidseg.reproduce.grid import RESULT_COLUMNS, cell_dir, denoiser_dir
 from keras_voidseg.reproduce.report import markdown_table, mean_and_se, summarize
 
@@ -141,3 +144,20 @@ def test_cli_reproduce_errors_are_one_line(tmp_path, capsys):
     assert main(["reproduce", "--out", str(tmp_path), "--executor", "local", "--address", "tcp://x:1"]) == 2
     assert main(["reproduce", "--out", str(tmp_path), "--report-only"]) == 1
     assert "no finished cells" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+def test_jobs_undo_dasks_malloc_trim_setting_in_a_worker():
+    # Dask's nanny starts workers with MALLOC_TRIM_THRESHOLD_=65536, which made training steps
+    # ~2.2x slower (benchmarks/bench_dask_worker.py); every job raises the thresholds again
+    distributed = pytest.importorskip("distributed")
+    import logging
+
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                  dashboard_address=None, silence_logs=logging.ERROR) as cluster, \
+            distributed.Client(cluster) as client:
+        trim = list(client.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_")).values())
+        applied = list(client.run(restore_heap_allocation).values())
+    assert trim == ["65536"] and applied == [True]
+    # outside Dask (no such variable) the allocator is left alone
+    assert restore_heap_allocation() == ("MALLOC_TRIM_THRESHOLD_" in os.environ)

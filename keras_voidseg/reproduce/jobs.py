@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .allocator import restore_heap_allocation
 from .grid import RESULT_COLUMNS, Cell, GridSpec, cell_dir, denoiser_dir
 
 RESULT_FILE = "result.json"
@@ -52,6 +53,7 @@ def run_denoiser(spec: GridSpec, noise: float, repeat: int, out: str) -> str:
 
     from keras_voidseg.workflow import get_denoiser
 
+    restore_heap_allocation()
     folder = denoiser_dir(Path(out), noise, repeat)
     get_denoiser(experiment_data(spec, noise), repeat_preset(spec, repeat, "n2v"), folder, verbose=0)
     keras.backend.clear_session()
@@ -73,8 +75,8 @@ def reproduce_command(spec: GridSpec, cell: Cell) -> str:
 def run_cell(spec: GridSpec, cell: Cell, out: str, denoiser_ready: str | None = None) -> dict:
     """Train one cell (unless finished) and return its results row (see ``RESULT_COLUMNS``).
 
-    ``denoiser_ready`` is the result of :func:`run_denoiser` when the scheme needs N2V; it is
-    only there so that the executor can make the cell wait for the shared stage.
+    ``denoiser_ready`` is the folder returned by :func:`run_denoiser` when the scheme needs
+    N2V; the executor passes it once the shared stage has finished.
     """
     import keras
 
@@ -84,6 +86,7 @@ def run_cell(spec: GridSpec, cell: Cell, out: str, denoiser_ready: str | None = 
     finished = read_result(out, cell)
     if finished is not None:
         return finished
+    restore_heap_allocation()
     folder = cell_dir(Path(out), cell)
     pipe = train_pipeline(experiment_data(spec, cell.noise), cell.method, cell.scheme, cell.subset,
                           repeat_preset(spec, cell.repeat), folder,
