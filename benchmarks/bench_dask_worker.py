@@ -25,17 +25,14 @@ import argparse
 import logging
 import os
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def step_ms(steps: int, fix: bool) -> float:
-    """Mean ms of a cpu-preset 3-class training step (after 2 warm-up steps)."""
-    import keras
-
-    from benchmarks.bench_training import _stage
+    """Mean ms of a cpu-preset 3-class training step (after 3 warm-up steps)."""
+    from benchmarks.bench_training import _stage, timed_steps
     from keras_voidseg.config import get_preset
     from keras_voidseg.experiment import prepare_data
     from keras_voidseg.reproduce.allocator import restore_heap_allocation
@@ -44,15 +41,9 @@ def step_ms(steps: int, fix: bool) -> float:
         restore_heap_allocation()
     preset = get_preset("cpu")
     data = prepare_data("synthetic", 200, seed=0, preset="cpu")
-    model, loss, dataset, _ = _stage("unet", data, preset, steps)
-    model.compile(optimizer=keras.optimizers.Adam(4e-4), loss=loss)
+    model, loss, dataset, train = _stage("unet", data, preset, steps)
     batches = [dataset[i] for i in range(steps)]
-    for batch in batches[:2]:
-        model.train_on_batch(*batch)
-    start = time.perf_counter()
-    for batch in batches:
-        model.train_on_batch(*batch)
-    return (time.perf_counter() - start) / steps * 1000
+    return timed_steps(model, loss, batches, train.learning_rate) / steps * 1000
 
 
 def main(argv=None) -> int:
@@ -65,11 +56,11 @@ def main(argv=None) -> int:
 
     import keras
 
-    cores = str(os.cpu_count() or 1)
+    from keras_voidseg.reproduce.executor import worker_threads_config
+
+    cores = os.cpu_count() or 1
     # what kvs reproduce's embedded cluster sets; MALLOC_TRIM_THRESHOLD_ keeps Dask's default
-    environ = {f"distributed.nanny.pre-spawn-environ.{name}": cores
-               for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
-    with dask.config.set(environ):
+    with dask.config.set(worker_threads_config(cores)):
         cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
                                dashboard_address=None, silence_logs=logging.ERROR)
     client = Client(cluster)

@@ -84,6 +84,20 @@ def _stage(name: str, data, preset, steps: int):
     return model, loss, train_data, train
 
 
+def timed_steps(model, loss, batches, learning_rate: float) -> float:
+    """Seconds of ``train_on_batch`` over ``batches`` (compiled as ``training.fit`` compiles,
+    after 3 warm-up steps)."""
+    import keras
+
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss)
+    for batch in batches[:3]:
+        model.train_on_batch(*batch)
+    start = time.perf_counter()
+    for batch in batches:
+        model.train_on_batch(*batch)
+    return time.perf_counter() - start
+
+
 def _measure(args) -> dict:
     """Run in the child process, under the backend named by KERAS_BACKEND."""
     import keras
@@ -120,13 +134,7 @@ def _measure(args) -> dict:
             start = time.perf_counter()
             batches = [dataset[i] for i in range(steps)]
             data_s.append(time.perf_counter() - start)
-        model.compile(optimizer=keras.optimizers.Adam(train.learning_rate), loss=loss)
-        for batch in batches[:3]:
-            model.train_on_batch(*batch)
-        start = time.perf_counter()
-        for batch in batches:
-            model.train_on_batch(*batch)
-        step_s = time.perf_counter() - start
+        step_s = timed_steps(model, loss, batches, train.learning_rate)
 
         cached = Cached(batches)
         fit_s = {"real": [], "cached": []}

@@ -83,14 +83,29 @@ def _run_local(spec, todo, out, *, log, **_) -> list[str]:
                 run_denoiser(spec, cell.noise, cell.repeat, out)
             _progress(log, done, len(todo), cell, run_cell(spec, cell, out))
         except Exception as exc:  # keep going: other cells are independent
-            failures.append(f"{cell.key}: {type(exc).__name__}: {exc}")
-            log(f"[{done}/{len(todo)}] {cell.key}: FAILED {type(exc).__name__}: {exc}")
+            _fail(failures, log, done, len(todo), cell, f"{type(exc).__name__}: {exc}")
     return failures
 
 
 def default_workers() -> int:
     """One worker per 4 cores (each training job is itself multi-threaded), at least one."""
     return max(1, (os.cpu_count() or 1) // 4)
+
+
+def worker_threads_config(threads: int) -> dict:
+    """Dask config giving each embedded worker ``threads`` OpenMP/BLAS threads.
+
+    Dask starts workers with OMP_NUM_THREADS=1 (one task per thread); a training job is one
+    task that should use its share of the cores (oneDNN convolutions use OpenMP).
+    """
+    return {f"distributed.nanny.pre-spawn-environ.{name}": str(threads)
+            for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+
+
+def _fail(failures: list, log, done: int, total: int, cell: Cell, why: str) -> None:
+    """Record and log a failed cell (the grid goes on: cells are independent)."""
+    failures.append(f"{cell.key}: {why}")
+    log(f"[{done}/{total}] {cell.key}: FAILED {why}")
 
 
 def _run_dask(spec, todo, out, *, address, n_workers, log) -> list[str]:
@@ -104,12 +119,7 @@ def _run_dask(spec, todo, out, *, address, n_workers, log) -> list[str]:
         import dask
 
         n_workers = n_workers or default_workers()
-        # Dask starts workers with OMP_NUM_THREADS=1 (one task per thread); a training job
-        # is one task that should use its share of the cores (oneDNN convolutions use OpenMP)
-        cores = str(max(1, (os.cpu_count() or 1) // n_workers))
-        environ = {f"distributed.nanny.pre-spawn-environ.{name}": cores
-                   for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
-        with dask.config.set(environ):
+        with dask.config.set(worker_threads_config(max(1, (os.cpu_count() or 1) // n_workers))):
             cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
                                    dashboard_address=None, silence_logs=logging.ERROR)
         client = Client(cluster)
@@ -134,8 +144,8 @@ def _run_dask(spec, todo, out, *, address, n_workers, log) -> list[str]:
                 except Exception as exc:  # every cell of this N2V stage fails with it
                     for cell in waiting[pair]:
                         done += 1
-                        failures.append(f"{cell.key}: N2V stage failed: {type(exc).__name__}: {exc}")
-                        log(f"[{done}/{len(todo)}] {cell.key}: FAILED (N2V stage) {type(exc).__name__}: {exc}")
+                        _fail(failures, log, done, len(todo), cell,
+                              f"(N2V stage) {type(exc).__name__}: {exc}")
                     continue
                 for cell in waiting[pair]:
                     submitted = client.submit(run_cell, spec, cell, out, folder, pure=False,
@@ -147,8 +157,7 @@ def _run_dask(spec, todo, out, *, address, n_workers, log) -> list[str]:
             try:
                 _progress(log, done, len(todo), cell, future.result())
             except Exception as exc:
-                failures.append(f"{cell.key}: {type(exc).__name__}: {exc}")
-                log(f"[{done}/{len(todo)}] {cell.key}: FAILED {type(exc).__name__}: {exc}")
+                _fail(failures, log, done, len(todo), cell, f"{type(exc).__name__}: {exc}")
         return failures
     finally:
         client.close()
